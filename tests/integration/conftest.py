@@ -1,0 +1,101 @@
+"""Session fixtures that start each real component on loopback, on free ports.
+
+Each fixture starts the real thing (OPA, Keycloak, vLLM) exactly as ``make
+dev`` does, waits until it answers, and stops it when the session ends. A
+component missing from the cache is an error that says to run ``make deps``:
+integration tests never skip and never stand in a fake.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from sovstack.devstack import components, process, realm
+from sovstack.devstack.paths import Paths
+from sovstack.devstack.process import Launch
+
+
+@dataclass(frozen=True)
+class Served:
+    url: str
+    log: Path
+
+
+@dataclass(frozen=True)
+class KeycloakServed(Served):
+    issuer: str
+    clients: tuple[realm.DemoClient, ...]
+
+    def client(self, client_id: str) -> realm.DemoClient:
+        return next(c for c in self.clients if c.client_id == client_id)
+
+
+def _serve(launch: Launch, log: Path) -> Iterator[process.Running]:
+    running = process.start(launch, log)
+    try:
+        process.wait_ready(running)
+        yield running
+    finally:
+        process.stop(running.pid)
+
+
+OPA_POLICY = """\
+package fixture.gate
+
+import rego.v1
+
+default allow := false
+
+allow if input.role in data.fixture.allowed_roles
+"""
+
+
+@pytest.fixture(scope="session")
+def opa_server(project_paths: Paths, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """A real OPA server, given a small policy and its data."""
+    work = tmp_path_factory.mktemp("opa")
+    (work / "gate.rego").write_text(OPA_POLICY)
+    (work / "data.json").write_text('{"fixture": {"allowed_roles": ["engineer"]}}')
+    port = process.free_port()
+    launch = components.opa(project_paths, port, [work / "gate.rego", work / "data.json"])
+    for running in _serve(launch, work / "opa.log"):
+        yield Served(url=f"http://127.0.0.1:{port}", log=running.log)
+
+
+@pytest.fixture(scope="session")
+def keycloak_server(
+    project_paths: Paths, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[KeycloakServed]:
+    """A real Keycloak in dev mode with the plant realm imported from the template."""
+    work = tmp_path_factory.mktemp("keycloak")
+    clients = realm.demo_clients()
+    port, management = process.free_port(), process.free_port()
+    launch = components.keycloak(
+        project_paths,
+        port,
+        management,
+        work / "home",
+        realm.render_realm(project_paths.realm_template, clients),
+        realm.REALM,
+    )
+    for running in _serve(launch, work / "keycloak.log"):
+        url = f"http://127.0.0.1:{port}"
+        yield KeycloakServed(
+            url=url,
+            log=running.log,
+            issuer=f"{url}/realms/{realm.REALM}",
+            clients=tuple(clients),
+        )
+
+
+@pytest.fixture(scope="session")
+def vllm_server(project_paths: Paths, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """A real vLLM (CPU build) serving the locally generated tiny model."""
+    work = tmp_path_factory.mktemp("vllm")
+    port = process.free_port()
+    for running in _serve(components.vllm(project_paths, port), work / "vllm.log"):
+        yield Served(url=f"http://127.0.0.1:{port}", log=running.log)

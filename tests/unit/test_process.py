@@ -1,0 +1,86 @@
+"""Starting, watching and stopping component processes (real processes, no services)."""
+
+from __future__ import annotations
+
+import socket
+import sys
+from pathlib import Path
+
+import pytest
+
+from sovstack.devstack import process
+from sovstack.devstack.process import ComponentError, Launch
+
+
+def _http_server(port: int, **kw: object) -> Launch:
+    return Launch(
+        name="web",
+        argv=[sys.executable, "-m", "http.server", "--bind", "127.0.0.1", str(port)],
+        port=port,
+        ready_url=f"http://127.0.0.1:{port}/",
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+def test_start_waits_until_ready_and_stop_ends_the_whole_session(tmp_path: Path) -> None:
+    port = process.free_port()
+    running = process.start(_http_server(port), tmp_path / "web.log")
+    try:
+        process.wait_ready(running)
+        assert process.port_in_use(port)
+    finally:
+        process.stop(running.pid)
+    assert not process.alive(running.pid)
+    assert not process.port_in_use(port)
+
+
+def test_a_process_that_dies_early_is_reported_with_its_log(tmp_path: Path) -> None:
+    launch = Launch(
+        name="broken",
+        argv=[sys.executable, "-c", "import sys; print('bad config: frobnicate'); sys.exit(3)"],
+        port=process.free_port(),
+        ready_url="http://127.0.0.1:1/",
+    )
+    running = process.start(launch, tmp_path / "broken.log")
+    with pytest.raises(ComponentError, match=r"(?s)exited with status 3.*bad config: frobnicate"):
+        process.wait_ready(running)
+
+
+def test_a_component_never_ready_times_out_with_its_log_and_is_stopped(tmp_path: Path) -> None:
+    port = process.free_port()
+    launch = Launch(
+        name="silent",
+        argv=[
+            sys.executable,
+            "-c",
+            "import time; print('still booting', flush=True); time.sleep(60)",
+        ],
+        port=port,
+        ready_url=f"http://127.0.0.1:{port}/",
+        ready_timeout=1.5,
+    )
+    running = process.start(launch, tmp_path / "silent.log")
+    with pytest.raises(ComponentError, match=r"(?s)not ready.*still booting"):
+        process.wait_ready(running)
+    assert not process.alive(running.pid)
+
+
+def test_a_port_in_use_is_refused_before_anything_starts(tmp_path: Path) -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        with pytest.raises(ComponentError, match="already in use"):
+            process.start(_http_server(port), tmp_path / "web.log")
+    assert not (tmp_path / "web.log").exists()
+
+
+def test_a_missing_executable_is_a_clear_error(tmp_path: Path) -> None:
+    launch = Launch(name="ghost", argv=["/nonexistent/bin/ghost"], port=process.free_port(),
+                    ready_url="http://127.0.0.1:1/")  # fmt: skip
+    with pytest.raises(ComponentError, match="cannot run /nonexistent/bin/ghost"):
+        process.start(launch, tmp_path / "ghost.log")
+
+
+def test_stop_of_a_gone_pid_is_harmless() -> None:
+    process.stop(2**22 + 12345)
