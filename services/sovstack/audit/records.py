@@ -1,0 +1,269 @@
+"""Audit records: schema version 1 and its canonical JSON.
+
+A record is one JSON object with exactly these keys (``null`` where a value
+does not apply to the event)::
+
+    v                  1 (the schema version)
+    time               UTC, "YYYY-MM-DDTHH:MM:SS.ffffffZ" (sorts as text)
+    request_id         the gateway's request id
+    event              accepted | denied | completed | aborted | error
+    subject client site        who asked, through which client, from which site
+    roles              list of role names
+    model model_digest replica what served it ("sha256:<hex>" for the weights)
+    decision           {allow, reasons[], obligations{}, policy_revision} or null
+    status             HTTP status (integer) or null
+    tokens             {prompt, completion} integer counts, or null
+    latency_us         integer microseconds, or null
+    prompt_sha256 completion_sha256   hex SHA-256 of the UTF-8 text, or null
+    content            {prompt?, completion?} values from encrypt_content, or null
+
+Canonical JSON: keys sorted, no whitespace, UTF-8 (not \\u escapes), and no
+floats anywhere (a float is refused: use integers such as ``latency_us``).
+The same record always gives the same bytes, so its leaf hash is stable.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from sovstack.audit.content import CONTENT_ALG
+from sovstack.audit.errors import RecordError
+
+__all__ = [
+    "EVENTS",
+    "SCHEMA_VERSION",
+    "Decision",
+    "build_record",
+    "canonical_json",
+    "format_time",
+    "sha256_text",
+    "validate_record",
+]
+
+SCHEMA_VERSION: Final = 1
+EVENTS: Final = ("accepted", "denied", "completed", "aborted", "error")
+_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$")
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+_KEYS: Final = frozenset(
+    ("v", "time", "request_id", "event", "subject", "client", "roles", "site", "model",
+     "model_digest", "replica", "decision", "status", "tokens", "latency_us",
+     "prompt_sha256", "completion_sha256", "content")
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The policy decision a record carries (OPA's ``allow``/``reasons``/``obligations``)."""
+
+    allow: bool
+    reasons: Sequence[str] = ()
+    obligations: Mapping[str, Any] = field(default_factory=dict)
+    policy_revision: str = ""
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "allow": self.allow,
+            "reasons": list(self.reasons),
+            "obligations": dict(self.obligations),
+            "policy_revision": self.policy_revision,
+        }
+
+
+def format_time(moment: datetime) -> str:
+    """``moment`` (timezone-aware) in the record's UTC text form."""
+    if moment.tzinfo is None:
+        raise RecordError("time must be timezone-aware")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def sha256_text(text: str) -> str:
+    """The hex SHA-256 of ``text`` encoded as UTF-8 (``prompt_sha256``/``completion_sha256``)."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def build_record(
+    *,
+    request_id: str,
+    event: str,
+    subject: str,
+    client: str,
+    roles: Sequence[str],
+    site: str,
+    time: datetime | None = None,
+    model: str | None = None,
+    model_digest: str | None = None,
+    replica: str | None = None,
+    decision: Decision | None = None,
+    status: int | None = None,
+    prompt_tokens: int | None = None,
+    completion_tokens: int | None = None,
+    latency_us: int | None = None,
+    prompt_sha256: str | None = None,
+    completion_sha256: str | None = None,
+    content: Mapping[str, Mapping[str, str]] | None = None,
+) -> dict[str, Any]:
+    """A validated schema-1 record, ready for ``AuditLog.append``.
+
+    ``time`` defaults to now. Token counts are given together or not at all.
+    ``content`` holds values from ``encrypt_content`` under ``prompt`` and/or
+    ``completion``; pass it only when a decision obligation asks to retain
+    content. Raises :class:`RecordError` on any value outside the schema.
+    """
+    if (prompt_tokens is None) != (completion_tokens is None):
+        raise RecordError("prompt_tokens and completion_tokens are given together or not at all")
+    record: dict[str, Any] = {
+        "v": SCHEMA_VERSION,
+        "time": format_time(time or datetime.now(UTC)),
+        "request_id": request_id,
+        "event": event,
+        "subject": subject,
+        "client": client,
+        "roles": list(roles),
+        "site": site,
+        "model": model,
+        "model_digest": model_digest,
+        "replica": replica,
+        "decision": decision.as_json() if decision is not None else None,
+        "status": status,
+        "tokens": (
+            {"prompt": prompt_tokens, "completion": completion_tokens}
+            if prompt_tokens is not None
+            else None
+        ),
+        "latency_us": latency_us,
+        "prompt_sha256": prompt_sha256,
+        "completion_sha256": completion_sha256,
+        "content": {k: dict(v) for k, v in content.items()} if content is not None else None,
+    }
+    validate_record(record)
+    return record
+
+
+def _str(record: Mapping[str, Any], key: str, *, optional: bool = False) -> None:
+    value = record[key]
+    if value is None and optional:
+        return
+    if not isinstance(value, str) or not value or len(value) > 1024:
+        raise RecordError(f"{key} must be a non-empty string of at most 1024 characters")
+
+
+def _int(value: Any, name: str) -> None:
+    if value is not None and (type(value) is not int or value < 0):
+        raise RecordError(f"{name} must be a non-negative integer or null")
+
+
+def validate_record(record: Mapping[str, Any]) -> None:
+    """Raise :class:`RecordError` unless ``record`` follows schema version 1."""
+    keys = set(record)
+    if keys != _KEYS:
+        missing, extra = sorted(_KEYS - keys), sorted(keys - _KEYS)
+        raise RecordError(f"record keys differ from schema 1: missing {missing}, unknown {extra}")
+    if record["v"] != SCHEMA_VERSION:
+        raise RecordError(f"schema version {record['v']!r} is not {SCHEMA_VERSION}")
+    if not isinstance(record["time"], str) or not _TIME.match(record["time"]):
+        raise RecordError("time must look like 2025-01-31T12:00:00.000000Z")
+    if record["event"] not in EVENTS:
+        raise RecordError(f"event {record['event']!r} is not one of {', '.join(EVENTS)}")
+    for key in ("request_id", "subject", "client", "site"):
+        _str(record, key)
+    for key in ("model", "model_digest", "replica"):
+        _str(record, key, optional=True)
+    roles = record["roles"]
+    if not isinstance(roles, list) or not all(isinstance(r, str) and r for r in roles):
+        raise RecordError("roles must be a list of non-empty strings")
+    _decision(record["decision"])
+    _int(record["status"], "status")
+    _int(record["latency_us"], "latency_us")
+    tokens = record["tokens"]
+    if tokens is not None:
+        if not isinstance(tokens, dict) or set(tokens) != {"prompt", "completion"}:
+            raise RecordError("tokens must be {prompt, completion} or null")
+        _int(tokens["prompt"], "tokens.prompt")
+        _int(tokens["completion"], "tokens.completion")
+    for key in ("prompt_sha256", "completion_sha256"):
+        value = record[key]
+        if value is not None and (not isinstance(value, str) or not _HEX64.match(value)):
+            raise RecordError(f"{key} must be 64 lowercase hex digits or null")
+    _content(record["content"])
+
+
+def _decision(decision: Any) -> None:
+    if decision is None:
+        return
+    if not isinstance(decision, dict) or set(decision) != {
+        "allow", "reasons", "obligations", "policy_revision"
+    }:  # fmt: skip
+        raise RecordError("decision must be {allow, reasons, obligations, policy_revision}")
+    if not isinstance(decision["allow"], bool):
+        raise RecordError("decision.allow must be true or false")
+    reasons = decision["reasons"]
+    if not isinstance(reasons, list) or not all(isinstance(r, str) for r in reasons):
+        raise RecordError("decision.reasons must be a list of strings")
+    if not isinstance(decision["obligations"], dict):
+        raise RecordError("decision.obligations must be an object")
+    if not isinstance(decision["policy_revision"], str):
+        raise RecordError("decision.policy_revision must be a string")
+
+
+def _content(content: Any) -> None:
+    if content is None:
+        return
+    if not isinstance(content, dict) or not content or set(content) - {"prompt", "completion"}:
+        raise RecordError("content must hold prompt and/or completion, or be null")
+    for name, sealed in content.items():
+        if (
+            not isinstance(sealed, dict)
+            or set(sealed) != {"alg", "key_id", "nonce", "ciphertext"}
+            or sealed["alg"] != CONTENT_ALG
+        ):
+            raise RecordError(f"content.{name} must come from encrypt_content ({CONTENT_ALG})")
+
+
+_SCALARS: Final = frozenset((str, int, bool, type(None)))
+
+
+def _reject_floats(value: Any, path: str) -> None:
+    # Exact type checks first: this runs on every append, on the event loop.
+    kind = type(value)
+    if kind in _SCALARS:
+        return
+    if kind is dict:
+        for key, item in value.items():
+            if type(key) is not str:
+                raise RecordError(f"{path} has a non-string key {key!r}")
+            if type(item) not in _SCALARS:
+                _reject_floats(item, f"{path}.{key}")
+        return
+    if kind is list or kind is tuple:
+        for i, item in enumerate(value):
+            if type(item) not in _SCALARS:
+                _reject_floats(item, f"{path}[{i}]")
+        return
+    if isinstance(value, float):
+        raise RecordError(f"{path} is a float: records hold integers (e.g. latency_us)")
+    if isinstance(value, str | int):  # str and int subclasses, e.g. enums
+        return
+    if isinstance(value, Mapping):
+        _reject_floats(dict(value), path)
+        return
+    raise RecordError(f"{path} is a {type(value).__name__}, which JSON cannot hold")
+
+
+_ENCODER: Final = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+)
+
+
+def canonical_json(record: Mapping[str, Any]) -> bytes:
+    """The canonical UTF-8 JSON bytes of ``record`` (sorted keys, no spaces, no floats)."""
+    _reject_floats(record, "record")
+    try:
+        return _ENCODER.encode(record).encode("utf-8")
+    except (ValueError, UnicodeEncodeError) as exc:
+        raise RecordError(f"record cannot be encoded as UTF-8 JSON: {exc}") from exc
