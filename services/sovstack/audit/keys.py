@@ -27,8 +27,9 @@ def public_key_path(private_path: Path) -> Path:
 def generate_signing_key(path: Path) -> Path:
     """Write a new Ed25519 key to ``path`` (0600) and its public key beside it; return that."""
     pub_path = public_key_path(path)
-    if pub_path.exists():
-        raise KeyFileError(f"{pub_path} already exists: refusing to overwrite a key")
+    for existing in (path, pub_path):
+        if existing.exists():
+            raise KeyFileError(f"{existing} already exists: refusing to overwrite a key")
     key = Ed25519PrivateKey.generate()
     write_new_private_file(
         path,

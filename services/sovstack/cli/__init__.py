@@ -10,6 +10,7 @@ from __future__ import annotations
 import click
 
 from sovstack import __version__
+from sovstack.cli.audit import audit
 from sovstack.cli.deps import deps
 from sovstack.cli.dev import dev
 from sovstack.cli.pki import pki
@@ -27,6 +28,7 @@ def cli() -> None:
     """
 
 
+cli.add_command(audit)
 cli.add_command(deps)
 cli.add_command(dev)
 cli.add_command(pki)

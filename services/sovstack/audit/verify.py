@@ -1,0 +1,217 @@
+"""``audit verify``: re-derive every root from the raw entries and trust nothing else.
+
+The verifier reads the ``checkpoints`` file and checks every signature
+against the given public key, checks that checkpoints never shrink and never
+give two roots for one size, then re-reads every entry, re-hashes it and
+rebuilds the tree, comparing the root at each checkpoint's size with the
+signed one. Any difference raises :class:`VerificationError` naming the
+first bad index and carrying the evidence: both checkpoints, the recomputed
+root and the consistency proof the entries yield between them.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from sovstack.audit.checkpoint import Checkpoint, open_checkpoint, split_notes
+from sovstack.audit.errors import CheckpointError, ProofError, VerificationError
+from sovstack.audit.proofs import consistency_proof, verify_consistency
+from sovstack.audit.recovery import CHECKPOINTS_FILE
+from sovstack.audit.rfc6962 import EMPTY_ROOT
+from sovstack.audit.segments import Break, Scanner
+from sovstack.audit.tree import Frontier
+
+__all__ = ["Report", "read_checkpoints", "verify_log"]
+
+Signed = tuple[str, Checkpoint]
+
+
+@dataclass
+class Report:
+    """What a successful verification established."""
+
+    entries: int
+    checkpoints: int
+    latest: Checkpoint | None
+    leaves: list[bytes] = field(default_factory=list, repr=False)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def uncovered(self) -> int:
+        """Entries after the latest checkpoint: durable, not yet published."""
+        return self.entries - (self.latest.size if self.latest else 0)
+
+
+def read_checkpoints(
+    directory: Path, public_key: Ed25519PublicKey, origin: str | None = None
+) -> tuple[list[Signed], list[str]]:
+    """Every checkpoint in ``directory``, signature-checked, in order; plus warnings."""
+    path = directory / CHECKPOINTS_FILE
+    if not path.is_file():
+        raise VerificationError(f"{directory} has no checkpoints file: it is not an audit log")
+    data = path.read_bytes()
+    notes, complete = split_notes(data)
+    warnings = []
+    if complete < len(data):
+        warnings.append(
+            f"{len(data) - complete} bytes of an unfinished checkpoint at the end of {path.name}"
+            " (a crash while publishing; reopening the log trims them)"
+        )
+    if not notes:
+        raise VerificationError(f"{path} holds no checkpoint")
+    signed: list[Signed] = []
+    for number, note in enumerate(notes):
+        try:
+            checkpoint = open_checkpoint(note, public_key, origin)
+        except CheckpointError as exc:
+            exc.evidence["checkpoint_number"] = str(number)
+            raise
+        origin = checkpoint.origin
+        if signed:
+            _check_order(signed[-1], (note, checkpoint), number)
+        signed.append((note, checkpoint))
+    return signed, warnings
+
+
+def _check_order(before: Signed, after: Signed, number: int) -> None:
+    (note1, cp1), (note2, cp2) = before, after
+    evidence = {"checkpoint_before": note1, "checkpoint_after": note2}
+    if cp2.size < cp1.size:
+        raise VerificationError(
+            f"checkpoint {number} (size {cp2.size}) is older than the one before it"
+            f" (size {cp1.size}): an old checkpoint was replayed or the log rolled back",
+            first_bad_index=cp2.size,
+            evidence=evidence,
+        )
+    if cp2.size == cp1.size and cp2.root != cp1.root:
+        raise VerificationError(
+            f"two signed checkpoints of size {cp1.size} with different roots: the log forked",
+            evidence=evidence,
+        )
+
+
+def verify_log(
+    directory: Path,
+    public_key: Ed25519PublicKey,
+    *,
+    origin: str | None = None,
+    trusted: Signed | None = None,
+    check_records: bool = False,
+    keep_leaves: bool = False,
+) -> Report:
+    """Verify the log in ``directory``; raise :class:`VerificationError` with evidence.
+
+    ``trusted`` is a checkpoint obtained elsewhere (a witness, an earlier
+    verification; its signature MUST already be verified): the log must
+    still contain it. ``check_records`` also checks every record against
+    the schema. ``keep_leaves`` returns all leaf hashes (for proofs).
+    """
+    signed, warnings = read_checkpoints(directory, public_key, origin)
+    targets = list(signed)
+    if trusted is not None:
+        if trusted[1].origin != signed[-1][1].origin:
+            raise VerificationError(
+                f"the trusted checkpoint is for {trusted[1].origin!r}, the log is"
+                f" {signed[-1][1].origin!r}"
+            )
+        if trusted[1].size > signed[-1][1].size:
+            raise VerificationError(
+                f"the log's latest checkpoint (size {signed[-1][1].size}) is older than the trusted"
+                f" one (size {trusted[1].size}): the log was truncated or rolled back",
+                first_bad_index=signed[-1][1].size,
+                evidence={"trusted_checkpoint": trusted[0], "latest_checkpoint": signed[-1][0]},
+            )
+        targets = sorted([*signed, trusted], key=lambda s: s[1].size)
+    scanner = Scanner(directory, strict_from=0 if check_records else None)
+    frontier = Frontier()
+    leaves: list[bytes] = []
+    pending = 0
+    good: Signed | None = None
+    mismatch: tuple[Signed | None, Signed, bytes] | None = None
+    while pending < len(targets) and targets[pending][1].size == 0:
+        if targets[pending][1].root != EMPTY_ROOT:
+            mismatch = (None, targets[pending], EMPTY_ROOT)
+            break
+        good, pending = targets[pending], pending + 1
+    for _index, _data, leaf in scanner:
+        frontier.append(leaf)
+        if keep_leaves:
+            leaves.append(leaf)
+        while (
+            mismatch is None
+            and pending < len(targets)
+            and targets[pending][1].size == frontier.size
+        ):
+            root = frontier.root()
+            if root != targets[pending][1].root:
+                mismatch = (good, targets[pending], root)
+            else:
+                good, pending = targets[pending], pending + 1
+    broken = scanner.broken
+    if mismatch is not None:
+        raise _root_mismatch(directory, public_key, mismatch, broken)
+    covered = targets[-1][1].size
+    if broken is not None:
+        if not (broken.torn_tail and broken.index >= covered):
+            evidence = {"segment": broken.segment.name, "byte_offset": str(broken.offset)}
+            covering = [s for s in targets if s[1].size > broken.suspect]
+            if covering:
+                evidence["checkpoint"] = covering[0][0]
+            raise VerificationError(
+                broken.reason, first_bad_index=broken.suspect, evidence=evidence
+            )
+        warnings.append(f"{broken.reason} (after the latest checkpoint; reopening trims it)")
+    if pending < len(targets):
+        missing = targets[pending]
+        raise VerificationError(
+            f"a checkpoint covers {missing[1].size} entries but the log holds {frontier.size}:"
+            f" entries {frontier.size}..{missing[1].size - 1} are missing (truncated)",
+            first_bad_index=frontier.size,
+            evidence={"checkpoint": missing[0]},
+        )
+    return Report(frontier.size, len(signed), signed[-1][1], leaves, warnings)
+
+
+def _root_mismatch(
+    directory: Path,
+    public_key: Ed25519PublicKey,
+    mismatch: tuple[Signed | None, Signed, bytes],
+    broken: Break | None,
+) -> VerificationError:
+    good, bad, root = mismatch
+    start = good[1].size if good else 0
+    end = bad[1].size
+    evidence = {"checkpoint": bad[0], "recomputed_root": base64.b64encode(root).decode()}
+    if broken is not None and start <= broken.suspect < end:
+        first_bad, detail = broken.suspect, broken.reason
+    else:
+        first_bad = start
+        detail = (
+            f"the entries in [{start}, {end}) hash to another root although each links to the one"
+            f" before: they were rewritten from some index in that range (at the latest {end - 1})"
+        )
+    if good is not None and good[1].size > 0:
+        evidence["previous_checkpoint"] = good[0]
+        evidence.update(_consistency_evidence(directory, good[1], bad[1]))
+    return VerificationError(
+        f"checkpoint of size {end} does not match the entries: {detail}",
+        first_bad_index=first_bad,
+        evidence=evidence,
+    )
+
+
+def _consistency_evidence(directory: Path, old: Checkpoint, new: Checkpoint) -> dict[str, str]:
+    leaves = [leaf for _, _, leaf in Scanner(directory)][: new.size]
+    if len(leaves) < new.size:
+        return {}
+    proof = consistency_proof(leaves, old.size, new.size)
+    evidence = {"consistency_proof": " ".join(base64.b64encode(p).decode() for p in proof)}
+    try:
+        verify_consistency(old.size, new.size, old.root, new.root, proof)
+    except ProofError as exc:
+        evidence["consistency_proof_result"] = str(exc)
+    return evidence

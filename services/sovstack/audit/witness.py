@@ -1,0 +1,108 @@
+"""A witness: accept a newer copy of a log only if it extends what was accepted before.
+
+An audit node receives copies of a gateway's log directory (segments and
+``checkpoints``). For each origin the witness keeps, in its state
+directory, the last checkpoint it accepted. A new copy is accepted only if
+it verifies in full (every root re-derived from its entries, every
+signature checked), still contains the accepted checkpoint, and a
+consistency proof built from its entries joins the accepted checkpoint to
+its latest one. A rewritten, truncated or forked copy is refused with a
+:class:`VerificationError` carrying both checkpoints and the proof.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from sovstack.audit.checkpoint import Checkpoint, open_checkpoint
+from sovstack.audit.errors import CheckpointError, ProofError, VerificationError
+from sovstack.audit.fileio import fsync_directory, write_all
+from sovstack.audit.proofs import consistency_proof, verify_consistency
+from sovstack.audit.verify import read_checkpoints, verify_log
+
+__all__ = ["Accepted", "accepted_checkpoint", "witness"]
+
+
+@dataclass(frozen=True)
+class Accepted:
+    previous: Checkpoint | None
+    latest: Checkpoint
+    note: str
+
+
+def _state_file(state_dir: Path, origin: str) -> Path:
+    digest = hashlib.sha256(origin.encode()).hexdigest()[:16]
+    safe = "".join(c if c.isalnum() or c in "-._" else "_" for c in origin)[:64]
+    return state_dir / f"{safe}.{digest}.checkpoint"
+
+
+def accepted_checkpoint(
+    state_dir: Path, public_key: Ed25519PublicKey, origin: str
+) -> tuple[str, Checkpoint] | None:
+    """The checkpoint last accepted for ``origin`` (signature re-checked), if any."""
+    path = _state_file(state_dir, origin)
+    if not path.exists():
+        return None
+    note = path.read_text(encoding="utf-8")
+    try:
+        return note, open_checkpoint(note, public_key, origin)
+    except CheckpointError as exc:
+        raise VerificationError(
+            f"the witness state {path} does not verify with this key: {exc}"
+        ) from exc
+
+
+def witness(
+    copy_dir: Path, public_key: Ed25519PublicKey, state_dir: Path, origin: str | None = None
+) -> Accepted:
+    """Check the copy in ``copy_dir`` against the witness state; record it if accepted."""
+    signed, _ = read_checkpoints(copy_dir, public_key, origin)
+    latest_note, latest = signed[-1]
+    previous = accepted_checkpoint(state_dir, public_key, latest.origin)
+    try:
+        report = verify_log(copy_dir, public_key, origin=latest.origin, trusted=previous,
+                            keep_leaves=True)  # fmt: skip
+    except VerificationError as exc:
+        evidence = dict(exc.evidence)
+        if previous is not None:
+            evidence.setdefault("accepted_checkpoint", previous[0])
+        raise VerificationError(
+            f"copy refused: {exc}", first_bad_index=exc.first_bad_index, evidence=evidence
+        ) from exc
+    if previous is not None:
+        old_note, old = previous
+        proof = consistency_proof(report.leaves, old.size, latest.size)
+        try:
+            verify_consistency(old.size, latest.size, old.root, latest.root, proof)
+        except ProofError as exc:
+            raise VerificationError(
+                f"the copy is not a consistent extension of the accepted log: {exc}",
+                first_bad_index=old.size,
+                evidence={
+                    "accepted_checkpoint": old_note,
+                    "new_checkpoint": latest_note,
+                    "consistency_proof": " ".join(base64.b64encode(p).decode() for p in proof),
+                },
+            ) from exc
+    _store(state_dir, latest.origin, latest_note)
+    return Accepted(previous[1] if previous else None, latest, latest_note)
+
+
+def _store(state_dir: Path, origin: str, note: str) -> None:
+    state_dir.mkdir(parents=True, exist_ok=True, mode=0o750)
+    path = _state_file(state_dir, origin)
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
+    try:
+        write_all(fd, note.encode())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    tmp.replace(path)
+    fsync_directory(state_dir)

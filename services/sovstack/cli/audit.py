@@ -1,0 +1,318 @@
+"""``sovstack audit``: keys, offline verification, proofs, export and the witness.
+
+Exit codes, for every subcommand: 0 verified (or done), 1 verification
+failed (the evidence is printed), 2 usage or I/O error (a message, never a
+stack trace).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext, suppress
+from functools import wraps
+from pathlib import Path
+from typing import ParamSpec, TextIO, TypeVar
+
+import click
+
+from sovstack.audit import (
+    AuditError,
+    VerificationError,
+    generate_signing_key,
+    generate_site_key,
+    load_public_key,
+    load_site_key,
+)
+from sovstack.audit.checkpoint import open_checkpoint
+from sovstack.audit.export import Filters, export_lines, follow, parse_time
+from sovstack.audit.inclusion import latest_note, prove_request, verify_bundle
+from sovstack.audit.verify import verify_log
+from sovstack.audit.witness import witness as witness_copy
+
+__all__ = ["audit"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class UsageProblem(click.ClickException):
+    """A usage or I/O error: exit code 2."""
+
+    exit_code = 2
+
+
+def _print_failure(exc: VerificationError) -> None:
+    click.echo(f"VERIFICATION FAILED: {exc}")
+    if exc.first_bad_index is not None:
+        click.echo(f"first bad index: {exc.first_bad_index}")
+    for name, value in exc.evidence.items():
+        if "\n" in value.rstrip("\n"):
+            click.echo(f"{name}:")
+            for line in value.rstrip("\n").split("\n"):
+                click.echo(f"    {line}")
+        else:
+            click.echo(f"{name}: {value.rstrip()}")
+
+
+def _guard(func: Callable[P, R]) -> Callable[P, R]:
+    """Map verification failures to exit 1 with evidence, other errors to exit 2."""
+
+    @wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return func(*args, **kwargs)
+        except VerificationError as exc:
+            _print_failure(exc)
+            raise click.exceptions.Exit(1) from exc
+        except AuditError as exc:
+            raise UsageProblem(str(exc)) from exc
+        except OSError as exc:
+            raise UsageProblem(f"{exc.strerror or exc}: {exc.filename or ''}") from exc
+
+    return wrapper
+
+
+_log_dir = click.argument(
+    "directory", type=click.Path(exists=True, file_okay=False, path_type=Path)
+)
+_pubkey = click.option(
+    "--pubkey",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The log's Ed25519 public key (the .pub that 'audit keygen' wrote).",
+)
+_origin = click.option("--origin", default=None, help="Require checkpoints of this log origin.")
+
+
+@click.group()
+def audit() -> None:
+    """The tamper-evident audit log: keys, verification, proofs, export, witness.
+
+    Exit codes: 0 verified, 1 verification failed, 2 usage or I/O error.
+    """
+
+
+@audit.command()
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Where to write the new private key (created 0600, never overwritten).",
+)
+@click.option("--site-key", is_flag=True, help="Make an AES-256 site key for content instead.")
+@click.option("--key-id", default=None, help="The site key's id (default: derived from it).")
+@_guard
+def keygen(out: Path, site_key: bool, key_id: str | None) -> None:
+    """Make a checkpoint signing key (and OUT.pub), or with --site-key a content key."""
+    if site_key:
+        kid = generate_site_key(out, key_id)
+        click.echo(f"wrote site key {kid!r} to {out} (mode 0600)")
+        return
+    if key_id is not None:
+        raise click.UsageError("--key-id only applies to --site-key")
+    pub = generate_signing_key(out)
+    click.echo(f"wrote signing key {out} (mode 0600) and public key {pub}")
+
+
+@audit.command()
+@_log_dir
+@_pubkey
+@_origin
+@click.option(
+    "--checkpoint",
+    "checkpoint_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A checkpoint kept elsewhere (e.g. by a witness) that the log must still contain.",
+)
+@click.option("--check-records", is_flag=True, help="Also check every record against the schema.")
+@_guard
+def verify(
+    directory: Path,
+    pubkey: Path,
+    origin: str | None,
+    checkpoint_file: Path | None,
+    check_records: bool,
+) -> None:
+    """Re-derive every root from the raw entries and check every checkpoint.
+
+    Checks each checkpoint's signature, that each is consistent with the
+    next, and that the entries hash to each signed root. On failure prints
+    the first bad index and the evidence.
+    """
+    key = load_public_key(pubkey)
+    trusted = None
+    if checkpoint_file is not None:
+        note = checkpoint_file.read_text(encoding="utf-8")
+        trusted = (note, open_checkpoint(note, key, origin))
+    report = verify_log(directory, key, origin=origin, trusted=trusted,
+                        check_records=check_records)  # fmt: skip
+    for warning in report.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    latest = report.latest
+    assert latest is not None  # noqa: S101 (verify_log refuses a log without checkpoints)
+    click.echo(
+        f"verified: {report.entries} entries, {report.checkpoints} checkpoints;"
+        f" latest checkpoint {latest.origin} size {latest.size} root {latest.root.hex()}"
+    )
+    if report.uncovered:
+        click.echo(f"{report.uncovered} entries after the latest checkpoint (not yet published)")
+
+
+@audit.command()
+@_log_dir
+@_pubkey
+@click.option("--request-id", required=True, help="The request whose records to prove.")
+@click.option(
+    "--checkpoint",
+    "checkpoint_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Prove against this checkpoint (default: the log's latest).",
+)
+@_guard
+def prove(directory: Path, pubkey: Path, request_id: str, checkpoint_file: Path | None) -> None:
+    """Print an inclusion proof (JSON, one line per record) for a request id."""
+    key = load_public_key(pubkey)
+    if checkpoint_file is not None:
+        note = checkpoint_file.read_text(encoding="utf-8")
+    else:
+        note = latest_note(directory)
+    bundles, later = prove_request(directory, request_id, note, key)
+    for bundle in bundles:
+        click.echo(json.dumps(bundle, sort_keys=True, ensure_ascii=False))
+    if later:
+        click.echo(
+            f"entries {later} of {request_id!r} are not covered by that checkpoint yet", err=True
+        )
+    if not bundles:
+        raise VerificationError(f"no record of request {request_id!r} is covered by the checkpoint")
+
+
+@audit.command(name="verify-proof")
+@click.argument("proof_file", type=click.File("r", encoding="utf-8"), default="-")
+@_pubkey
+@_origin
+@click.option("--request-id", default=None, help="Also require the record to be of this request.")
+@_guard
+def verify_proof(
+    proof_file: TextIO, pubkey: Path, origin: str | None, request_id: str | None
+) -> None:
+    """Check inclusion proofs from 'audit prove' offline (PROOF_FILE or stdin)."""
+    key = load_public_key(pubkey)
+    lines = [line for line in proof_file.read().splitlines() if line.strip()]
+    if not lines:
+        raise click.UsageError("no proof given")
+    for n, line in enumerate(lines, 1):
+        try:
+            bundle = json.loads(line)
+        except ValueError as exc:
+            raise UsageProblem(f"line {n} is not JSON") from exc
+        checkpoint, index, record = verify_bundle(bundle, key, origin)
+        if request_id is not None and record.get("request_id") != request_id:
+            raise VerificationError(
+                f"entry {index} is of request {record.get('request_id')!r}, not {request_id!r}",
+                first_bad_index=index,
+            )
+        click.echo(
+            f"verified: entry {index} ({record.get('event')} of request"
+            f" {record.get('request_id')!r}) is in {checkpoint.origin}"
+            f" at size {checkpoint.size}, root {checkpoint.root.hex()}"
+        )
+
+
+@audit.command()
+@_log_dir
+@click.option("--since", default=None, help="Only records at or after this ISO time (UTC).")
+@click.option("--until", default=None, help="Only records before this ISO time (UTC).")
+@click.option("--subject", default=None, help="Only this subject.")
+@click.option("--client", default=None, help="Only this client.")
+@click.option("--model", default=None, help="Only this model.")
+@click.option(
+    "--site-key",
+    "site_keys",
+    multiple=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Decrypt content sealed with this site key (repeatable). Without it content stays sealed.",
+)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="Write here instead of standard output.",
+)
+@_guard
+def export(
+    directory: Path,
+    since: str | None,
+    until: str | None,
+    subject: str | None,
+    client: str | None,
+    model: str | None,
+    site_keys: tuple[Path, ...],
+    output: Path | None,
+) -> None:
+    """Write records as JSON lines ({"index", "record"}), filtered; does not verify."""
+    filters = Filters(
+        since=parse_time(since) if since else None,
+        until=parse_time(until) if until else None,
+        subject=subject,
+        client=client,
+        model=model,
+    )
+    keys = dict(load_site_key(path) for path in site_keys)
+    warn: Callable[[str], None] = lambda message: click.echo(f"warning: {message}", err=True)  # noqa: E731 (one-line callback)
+    count = 0
+    sink_cm: AbstractContextManager[TextIO] = (
+        output.open("w", encoding="utf-8") if output else nullcontext(sys.stdout)
+    )
+    with sink_cm as sink:
+        for line in export_lines(directory, filters, keys, warn):
+            sink.write(line + "\n")
+            count += 1
+    click.echo(f"exported {count} records", err=True)
+
+
+@audit.command()
+@_log_dir
+@click.option("-n", "--lines", "last", default=10, show_default=True, help="Records to show first.")
+@click.option(
+    "--follow/--no-follow",
+    "follow_new",
+    default=True,
+    show_default=True,
+    help="Keep printing new records as they become durable.",
+)
+@_guard
+def tail(directory: Path, last: int, follow_new: bool) -> None:
+    """Print the last records, then follow new ones as they become durable (Ctrl-C stops)."""
+    rounds = None if follow_new else iter([True])
+
+    def keep_going() -> bool:
+        return True if rounds is None else next(rounds, False)
+
+    with suppress(KeyboardInterrupt):
+        for line in follow(directory, last, keep_going):
+            click.echo(line)
+
+
+@audit.command()
+@_log_dir
+@_pubkey
+@_origin
+@click.option(
+    "--state",
+    "state_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The witness's own directory: the last checkpoint it accepted for each log.",
+)
+@_guard
+def witness(directory: Path, pubkey: Path, origin: str | None, state_dir: Path) -> None:
+    """Accept a copy of a log only if it consistently extends the last accepted one."""
+    accepted = witness_copy(directory, load_public_key(pubkey), state_dir, origin)
+    before = f"size {accepted.previous.size}" if accepted.previous else "nothing (first copy)"
+    click.echo(
+        f"accepted: {accepted.latest.origin} size {accepted.latest.size}"
+        f" root {accepted.latest.root.hex()} (previously {before})"
+    )

@@ -1,0 +1,75 @@
+"""Records follow schema 1 and always serialise to the same canonical bytes."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+import pytest
+
+from sovstack.audit import RecordError, canonical_json
+from sovstack.audit.records import SCHEMA_VERSION, validate_record
+from tests.unit.audit.conftest import make_record
+
+
+def test_a_record_carries_every_schema_field_with_integers() -> None:
+    record = make_record(7)
+    assert record["v"] == SCHEMA_VERSION
+    assert record["time"] == "2026-01-15T08:07:00.000000Z"
+    assert record["decision"] == {
+        "allow": True,
+        "reasons": ["operator may use tiny-llama"],
+        "obligations": {"retain": False},
+        "policy_revision": "r42",
+    }
+    assert record["tokens"] == {"prompt": 12, "completion": 30}
+    assert record["latency_us"] == 1507
+    assert record["content"] is None
+
+
+def test_canonical_json_is_sorted_compact_utf8_and_stable() -> None:
+    record = make_record(1, subject="Zoë 工場")
+    data = canonical_json(record)
+    assert "Zoë 工場".encode() in data  # UTF-8, not \\u escapes
+    assert b'": ' not in data and b', "' not in data  # no whitespace between tokens
+    assert list(json.loads(data)) == sorted(record)
+    shuffled = dict(reversed(list(record.items())))
+    assert canonical_json(shuffled) == data
+    assert b"\n" not in canonical_json(make_record(1, subject="line\nbreak"))
+
+
+def test_floats_are_refused_anywhere() -> None:
+    record = make_record(1)
+    record["decision"]["obligations"] = {"max_tokens": 1.5}
+    with pytest.raises(RecordError, match=r"record\.decision\.obligations\.max_tokens is a float"):
+        canonical_json(record)
+    with pytest.raises(RecordError, match="latency_us"):
+        make_record(1, latency_us=1.5)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"event": "finished"}, "event 'finished' is not one of"),
+        ({"request_id": ""}, "request_id must be a non-empty string"),
+        ({"roles": ["ok", ""]}, "roles must be a list"),
+        ({"status": -1}, "status must be a non-negative integer"),
+        ({"prompt_sha256": "ABC"}, "prompt_sha256 must be 64 lowercase hex"),
+        ({"time": datetime(2026, 1, 1)}, "timezone-aware"),
+        ({"prompt_tokens": 3, "completion_tokens": None}, "given together"),
+        ({"content": {"prompt": {"text": "plain"}}}, "must come from encrypt_content"),
+    ],
+)
+def test_values_outside_the_schema_are_refused_with_the_field_named(
+    overrides: dict[str, object], message: str
+) -> None:
+    with pytest.raises(RecordError, match=message):
+        make_record(1, **overrides)
+
+
+def test_unknown_or_missing_keys_are_refused() -> None:
+    record = make_record(1)
+    record["extra"] = 1
+    del record["site"]
+    with pytest.raises(RecordError, match=r"missing \['site'\], unknown \['extra'\]"):
+        validate_record(record)
