@@ -12,11 +12,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 
 from sovstack.devstack import components, process, realm
 from sovstack.devstack.paths import Paths
 from sovstack.devstack.process import Launch
+from tests.integration.gateway_harness import Gateway, run_gateway
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,22 @@ class KeycloakServed(Served):
 
     def client(self, client_id: str) -> realm.DemoClient:
         return next(c for c in self.clients if c.client_id == client_id)
+
+    def token(self, client_id: str) -> str:
+        """A client-credentials access token for one of the demo clients."""
+        client = self.client(client_id)
+        response = httpx.post(
+            f"{self.issuer}/protocol/openid-connect/token",
+            data={
+                "grant_type": "client_credentials",
+                "client_id": client.client_id,
+                "client_secret": client.client_secret,
+            },
+            trust_env=False,
+        )
+        response.raise_for_status()
+        token: str = response.json()["access_token"]
+        return token
 
 
 def _serve(launch: Launch, log: Path) -> Iterator[process.Running]:
@@ -99,3 +117,42 @@ def vllm_server(project_paths: Paths, tmp_path_factory: pytest.TempPathFactory) 
     port = process.free_port()
     for running in _serve(components.vllm(project_paths, port), work / "vllm.log"):
         yield Served(url=f"http://127.0.0.1:{port}", log=running.log)
+
+
+@pytest.fixture(scope="session")
+def policy_opa(project_paths: Paths, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """A real OPA serving the project's own policies and data."""
+    work = tmp_path_factory.mktemp("policy-opa")
+    port = process.free_port()
+    launch = components.opa(project_paths, port, [project_paths.policies])
+    for running in _serve(launch, work / "opa.log"):
+        yield Served(url=f"http://127.0.0.1:{port}", log=running.log)
+
+
+def dev_upstreams(vllm: Served) -> list[dict[str, object]]:
+    return [
+        {
+            "id": "cpu-1",
+            "model": components.VLLM_MODEL_NAME,
+            "url": vllm.url,
+            "site": "plant-a",
+            "jurisdiction": "local",
+            "hosting": "on-prem",
+        }
+    ]
+
+
+@pytest.fixture(scope="session")
+def gateway(
+    project_paths: Paths,
+    tmp_path_factory: pytest.TempPathFactory,
+    keycloak_server: KeycloakServed,
+    policy_opa: Served,
+    vllm_server: Served,
+) -> Iterator[Gateway]:
+    """The real gateway in front of real Keycloak, OPA (project policies) and vLLM."""
+    state = tmp_path_factory.mktemp("gateway")
+    with run_gateway(
+        project_paths, state, keycloak_server.issuer, policy_opa.url, dev_upstreams(vllm_server)
+    ) as gw:
+        yield gw

@@ -55,7 +55,8 @@ def test_deps_without_the_toolchain_fails_with_a_message_not_a_traceback(
 def test_dev_up_without_fetched_components_says_to_run_make_deps(tmp_path: Path) -> None:
     (tmp_path / "services").mkdir()
     (tmp_path / "pyproject.toml").write_text("")
-    result = CliRunner().invoke(cli, ["dev", "up", "--root", str(tmp_path),
-                                      "--state-dir", str(tmp_path / "s")])  # fmt: skip
+    result = CliRunner().invoke(
+        cli, ["dev", "up", "--root", str(tmp_path), "--state-dir", str(tmp_path / "s")]
+    )
     assert result.exit_code == 1
     assert "make deps" in result.output

@@ -98,8 +98,9 @@ def test_init_refuses_to_overwrite_and_issue_needs_a_ca(tmp_path: Path) -> None:
 def test_the_cli_makes_a_ca_and_issues(tmp_path: Path) -> None:
     runner = CliRunner()
     assert runner.invoke(cli, ["pki", "init", "--dir", str(tmp_path)]).exit_code == 0
-    result = runner.invoke(cli, ["pki", "issue", "gateway", "--san", "127.0.0.1",
-                                 "--dir", str(tmp_path)])  # fmt: skip
+    result = runner.invoke(
+        cli, ["pki", "issue", "gateway", "--san", "127.0.0.1", "--dir", str(tmp_path)]
+    )
     assert result.exit_code == 0, result.output
     assert (tmp_path / "gateway.pem").is_file()
     again = runner.invoke(cli, ["pki", "init", "--dir", str(tmp_path)])

@@ -76,8 +76,12 @@ def test_a_port_in_use_is_refused_before_anything_starts(tmp_path: Path) -> None
 
 
 def test_a_missing_executable_is_a_clear_error(tmp_path: Path) -> None:
-    launch = Launch(name="ghost", argv=["/nonexistent/bin/ghost"], port=process.free_port(),
-                    ready_url="http://127.0.0.1:1/")  # fmt: skip
+    launch = Launch(
+        name="ghost",
+        argv=["/nonexistent/bin/ghost"],
+        port=process.free_port(),
+        ready_url="http://127.0.0.1:1/",
+    )
     with pytest.raises(ComponentError, match="cannot run /nonexistent/bin/ghost"):
         process.start(launch, tmp_path / "ghost.log")
 

@@ -40,12 +40,17 @@ def test_every_client_is_confidential_and_uses_client_credentials_only(rendered:
 def test_every_client_token_gets_the_gateway_audience_site_and_clearance(rendered: tuple) -> None:  # type: ignore[type-arg]
     doc, clients = rendered
     for rep, client in zip(doc["clients"], clients, strict=True):
-        mappers = {m["protocolMapper"]: m["config"] for m in rep["protocolMappers"]
-                   if m["name"] == "gateway-audience"}  # fmt: skip
+        mappers = {
+            m["protocolMapper"]: m["config"]
+            for m in rep["protocolMappers"]
+            if m["name"] == "gateway-audience"
+        }
         assert mappers["oidc-audience-mapper"]["included.custom.audience"] == "sovstack-gateway"
-        claims = {m["config"]["claim.name"]: m["config"]["claim.value"]
-                  for m in rep["protocolMappers"]
-                  if m["protocolMapper"] == "oidc-hardcoded-claim-mapper"}  # fmt: skip
+        claims = {
+            m["config"]["claim.name"]: m["config"]["claim.value"]
+            for m in rep["protocolMappers"]
+            if m["protocolMapper"] == "oidc-hardcoded-claim-mapper"
+        }
         assert claims == {"site": client.site, "clearance": client.clearance}
 
 

@@ -7,7 +7,10 @@ does not apply to the event)::
     time               UTC, "YYYY-MM-DDTHH:MM:SS.ffffffZ" (sorts as text)
     request_id         the gateway's request id
     event              accepted | denied | completed | aborted | error
+    route              the API route asked for (e.g. "/v1/chat/completions"), or null
     subject client site        who asked, through which client, from which site
+                       (null only in a ``denied`` record of a caller never authenticated)
+    data_classification  the classification the request declared, or null
     roles              list of role names
     model model_digest replica what served it ("sha256:<hex>" for the weights)
     decision           {allow, reasons[], obligations{}, policy_revision} or null
@@ -16,6 +19,7 @@ does not apply to the event)::
     latency_us         integer microseconds, or null
     prompt_sha256 completion_sha256   hex SHA-256 of the UTF-8 text, or null
     content            {prompt?, completion?} values from encrypt_content, or null
+    error              what went wrong, in words, for an ``error`` record; else null
 
 Canonical JSON: keys sorted, no whitespace, UTF-8 (not \\u escapes), and no
 floats anywhere (a float is refused: use integers such as ``latency_us``).
@@ -51,9 +55,9 @@ EVENTS: Final = ("accepted", "denied", "completed", "aborted", "error")
 _TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$")
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _KEYS: Final = frozenset(
-    ("v", "time", "request_id", "event", "subject", "client", "roles", "site", "model",
-     "model_digest", "replica", "decision", "status", "tokens", "latency_us",
-     "prompt_sha256", "completion_sha256", "content")
+    ("v", "time", "request_id", "event", "route", "subject", "client", "roles", "site",
+     "data_classification", "model", "model_digest", "replica", "decision", "status",
+     "tokens", "latency_us", "prompt_sha256", "completion_sha256", "content", "error")
 )  # fmt: skip
 
 
@@ -91,11 +95,14 @@ def build_record(
     *,
     request_id: str,
     event: str,
-    subject: str,
-    client: str,
+    subject: str | None,
+    client: str | None,
     roles: Sequence[str],
-    site: str,
+    site: str | None,
     time: datetime | None = None,
+    route: str | None = None,
+    data_classification: str | None = None,
+    error: str | None = None,
     model: str | None = None,
     model_digest: str | None = None,
     replica: str | None = None,
@@ -122,10 +129,12 @@ def build_record(
         "time": format_time(time or datetime.now(UTC)),
         "request_id": request_id,
         "event": event,
+        "route": route,
         "subject": subject,
         "client": client,
         "roles": list(roles),
         "site": site,
+        "data_classification": data_classification,
         "model": model,
         "model_digest": model_digest,
         "replica": replica,
@@ -140,6 +149,7 @@ def build_record(
         "prompt_sha256": prompt_sha256,
         "completion_sha256": completion_sha256,
         "content": {k: dict(v) for k, v in content.items()} if content is not None else None,
+        "error": error,
     }
     validate_record(record)
     return record
@@ -170,9 +180,11 @@ def validate_record(record: Mapping[str, Any]) -> None:
         raise RecordError("time must look like 2025-01-31T12:00:00.000000Z")
     if record["event"] not in EVENTS:
         raise RecordError(f"event {record['event']!r} is not one of {', '.join(EVENTS)}")
-    for key in ("request_id", "subject", "client", "site"):
-        _str(record, key)
-    for key in ("model", "model_digest", "replica"):
+    _str(record, "request_id")
+    # A caller refused before it was authenticated has no subject, client or site.
+    for key in ("subject", "client", "site"):
+        _str(record, key, optional=record["event"] == "denied")
+    for key in ("route", "data_classification", "model", "model_digest", "replica", "error"):
         _str(record, key, optional=True)
     roles = record["roles"]
     if not isinstance(roles, list) or not all(isinstance(r, str) and r for r in roles):

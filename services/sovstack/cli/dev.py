@@ -47,6 +47,7 @@ def dev() -> None:
     show_default=True,
 )
 @click.option("--vllm-port", type=int, default=stack.DevPorts.vllm, show_default=True)
+@click.option("--gateway-port", type=int, default=stack.DevPorts.gateway, show_default=True)
 @friendly
 def up(
     root: Path | None,
@@ -55,13 +56,17 @@ def up(
     keycloak_port: int,
     keycloak_management_port: int,
     vllm_port: int,
+    gateway_port: int,
 ) -> None:
-    """Start OPA, Keycloak and vLLM, wait until each is healthy, write .sovstack/dev.json."""
+    """Start OPA, Keycloak, vLLM and the gateway; wait until each is healthy; write dev.json."""
     paths = _paths(root, state_dir)
-    ports = stack.DevPorts(opa_port, keycloak_port, keycloak_management_port, vllm_port)
+    ports = stack.DevPorts(
+        opa_port, keycloak_port, keycloak_management_port, vllm_port, gateway_port
+    )
     info = stack.up(paths, click.echo, ports)
     click.echo("")
     click.echo("The dev stack is up (stop it with 'make dev-down'):")
+    click.echo(f"  gateway          {info['gateway_url']}  (site CA {info['ca_file']})")
     click.echo(f"  keycloak issuer  {info['keycloak']['issuer']}")
     click.echo(f"  opa              {info['opa_url']}")
     for replica in info["vllm"]:

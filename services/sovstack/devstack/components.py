@@ -8,6 +8,7 @@ only. Each function returns a :class:`Launch`; starting it is ``process``'s job.
 from __future__ import annotations
 
 import shutil
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -154,4 +155,17 @@ def vllm(paths: Paths, port: int, model_dir: Path | None = None) -> Launch:
         ready_url=f"http://{LOOPBACK}:{port}/v1/models",
         ready_timeout=300.0,
         is_ready=_serves(VLLM_MODEL_NAME),
+    )
+
+
+def gateway(paths: Paths, port: int, config_file: Path, ca_file: Path) -> Launch:
+    """The sovstack gateway over HTTPS, configured by the YAML file the stack wrote."""
+    argv = [sys.executable, "-m", "sovstack.cli", "gateway", "--config", str(config_file)]
+    return Launch(
+        name="gateway",
+        argv=argv,
+        port=port,
+        ready_url=f"https://{LOOPBACK}:{port}/readyz",
+        ready_timeout=60.0,
+        ca_file=ca_file,
     )

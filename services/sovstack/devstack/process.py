@@ -13,6 +13,7 @@ import contextlib
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -57,6 +58,8 @@ class Launch:
     cwd: Path | None = None
     ready_timeout: float = 180.0
     is_ready: Callable[[httpx.Response], bool] = _status_ok
+    # The CA to trust when the readiness URL is HTTPS (the site CA).
+    ca_file: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -128,7 +131,10 @@ def wait_ready(running: Running) -> None:
     launch = running.launch
     deadline = time.monotonic() + launch.ready_timeout
     # trust_env=False: a proxy variable must never route a loopback probe elsewhere.
-    with httpx.Client(timeout=5.0, trust_env=False) as client:
+    verify: ssl.SSLContext | bool = True
+    if launch.ca_file is not None:
+        verify = ssl.create_default_context(cafile=str(launch.ca_file))
+    with httpx.Client(timeout=5.0, trust_env=False, verify=verify) as client:
         while True:
             code = running.proc.poll()
             if code is not None:

@@ -17,12 +17,16 @@ from pathlib import Path
 from typing import Any
 
 from sovstack.devstack import components, process, realm
+from sovstack.devstack.gatewaysetup import prepare_gateway
 from sovstack.devstack.paths import Paths
 from sovstack.devstack.process import ComponentError, Launch, Running
 
 __all__ = ["DevPorts", "down", "status", "up"]
 
 Echo = Callable[[str], None]
+
+# The site the dev stack's one vLLM replica stands at (the demo policy data knows it).
+DEV_SITE = "plant-a"
 
 
 @dataclass(frozen=True)
@@ -31,6 +35,7 @@ class DevPorts:
     keycloak: int = 8180
     keycloak_management: int = 9180
     vllm: int = 8100
+    gateway: int = 8443
 
 
 def _start_time(pid: int) -> str | None:
@@ -106,36 +111,51 @@ def up(paths: Paths, echo: Echo, ports: DevPorts | None = None) -> dict[str, Any
         ),
         components.vllm(paths, ports.vllm),
     ]
-    logs = paths.state / "logs"
     started: list[Running] = []
+    info = _describe(paths, ports, clients)
     try:
-        for launch in launches:
-            log = logs / f"{launch.name}.log"
-            log.unlink(missing_ok=True)
-            started.append(process.start(launch, log))
-            _record(paths, started)  # recorded at once, so 'down' can clean up a crashed 'up'
-            echo(f"started {launch.name} (pid {started[-1].pid}), log: {log}")
-        t0 = time.monotonic()
-        for running in started:
-            echo(f"waiting for {running.launch.name} at {running.launch.ready_url} ...")
-            process.wait_ready(running)
-            echo(f"{running.launch.name} is ready ({time.monotonic() - t0:.0f}s)")
+        _start_all(paths, launches, started, echo)
+        files = prepare_gateway(
+            paths.state, ports.gateway, info["keycloak"]["issuer"], info["opa_url"],
+            [{"id": "local-cpu-1", "model": r["model"], "url": r["url"], "site": DEV_SITE,
+              "jurisdiction": "local", "hosting": "on-prem"} for r in info["vllm"]],
+        )  # fmt: skip
+        _start_all(paths, [components.gateway(paths, ports.gateway, files.config, files.ca_file)],
+                   started, echo)  # fmt: skip
     except BaseException:
         for running in started:
             process.stop(running.pid)
         _run_file(paths).unlink(missing_ok=True)
         raise
-    info = _describe(paths, ports, clients)
+    info["ca_file"] = str(files.ca_file)
     _dev_json(paths).write_text(json.dumps(info, indent=2) + "\n")
     _dev_json(paths).chmod(0o600)  # it holds the demo client secrets
     return info
 
 
+def _start_all(paths: Paths, launches: list[Launch], started: list[Running], echo: Echo) -> None:
+    """Start each launch, record it at once (so 'down' can clean up a crashed 'up'), wait."""
+    logs = paths.state / "logs"
+    t0 = time.monotonic()
+    batch: list[Running] = []
+    for launch in launches:
+        log = logs / f"{launch.name}.log"
+        log.unlink(missing_ok=True)
+        batch.append(process.start(launch, log))
+        started.append(batch[-1])
+        _record(paths, started)
+        echo(f"started {launch.name} (pid {batch[-1].pid}), log: {log}")
+    for running in batch:
+        echo(f"waiting for {running.launch.name} at {running.launch.ready_url} ...")
+        process.wait_ready(running)
+        echo(f"{running.launch.name} is ready ({time.monotonic() - t0:.0f}s)")
+
+
 def _describe(paths: Paths, ports: DevPorts, clients: list[realm.DemoClient]) -> dict[str, Any]:
     issuer = f"http://127.0.0.1:{ports.keycloak}/realms/{realm.REALM}"
     return {
-        "gateway_url": None,  # the gateway joins the stack with its own issue
-        "ca_file": None,
+        "gateway_url": f"https://127.0.0.1:{ports.gateway}",
+        "ca_file": None,  # set once the site CA exists
         "keycloak": {
             "issuer": issuer,
             "token_url": f"{issuer}/protocol/openid-connect/token",
@@ -160,15 +180,16 @@ def _describe(paths: Paths, ports: DevPorts, clients: list[realm.DemoClient]) ->
 def example_call(info: dict[str, Any]) -> str:
     """A ready-to-paste shell snippet: fetch a token, then call the model with it."""
     client = info["clients"][0]
-    target = info["gateway_url"] or info["vllm"][0]["url"]
+    target = info["gateway_url"]
     return "\n".join(
         [
             f"TOKEN=$(curl -s {info['keycloak']['token_url']} \\",
             "  -d grant_type=client_credentials \\",
             f"  -d client_id={client['client_id']} -d client_secret={client['client_secret']} \\",
             "  | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"access_token\"])')",
-            f"curl -s {target}/v1/chat/completions \\",
+            f"curl -s --cacert {info['ca_file']} {target}/v1/chat/completions \\",
             '  -H "Authorization: Bearer $TOKEN" -H "Content-Type: application/json" \\',
+            '  -H "X-Data-Classification: internal" \\',
             f'  -d \'{{"model": "{info["vllm"][0]["model"]}", '
             '"messages": [{"role": "user", "content": "Summarise the shift log"}], '
             '"max_tokens": 16}\'',

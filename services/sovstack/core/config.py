@@ -1,0 +1,151 @@
+"""The one settings class of the gateway, and the one way to get it.
+
+Settings come from the environment (prefix ``SOVSTACK_``; nested values as
+JSON, e.g. ``SOVSTACK_UPSTREAMS='[...]'``) or from a YAML file named by
+``SOVSTACK_CONFIG_FILE`` / ``sovstack gateway --config``; the environment wins.
+Nothing else in the code reads the environment. Start-up is refused, with the
+setting named, when the issuer, OPA, audit or upstream settings are missing,
+or when an algorithm is not asymmetric. Key files are checked when loaded: a
+placeholder or malformed key refuses start-up (sovstack.audit.keys).
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+__all__ = ["CONFIG_FILE_ENV", "Replica", "Settings", "get_settings"]
+
+CONFIG_FILE_ENV = "SOVSTACK_CONFIG_FILE"
+
+ASYMMETRIC_ALGORITHMS = frozenset(
+    {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+)
+
+
+class Replica(BaseModel):
+    """One vLLM replica serving one model, and where it runs."""
+
+    id: str
+    model: str
+    url: str
+    site: str
+    jurisdiction: str = ""
+    hosting: str = "on-prem"
+    weights_digest: str | None = None
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SOVSTACK_", extra="forbid", frozen=True)
+
+    # --- where it listens
+    host: str = "127.0.0.1"
+    port: int = 8443
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    # Plain HTTP only when asked for, and then only on loopback.
+    allow_plain_http: bool = False
+
+    # --- authentication: tokens are verified locally against the realm's JWKS
+    oidc_issuer: str
+    oidc_audience: str = "sovstack-gateway"
+    oidc_jwks_url: str | None = None
+    oidc_algorithms: list[str] = ["RS256", "PS256", "ES256"]
+    oidc_leeway_s: int = 30
+    jwks_refetch_floor_s: float = 30.0
+    # The CA that signed Keycloak's and the upstreams' certificates (None: system CAs).
+    ca_file: Path | None = None
+
+    # --- authorization
+    opa_url: str
+    opa_decision_path: str = "sovstack/decision"
+    opa_models_path: str = "sovstack/visible_models"
+    opa_timeout_s: float = 0.5
+    decision_cache_ttl_s: float = 0.0
+    default_data_classification: str | None = None
+
+    # --- audit
+    audit_dir: Path
+    audit_signing_key: Path
+    audit_origin: str = "sovstack-gateway"
+    # The site key file ('sovstack audit keygen --site-key'); needed only when a
+    # policy asks to keep content, which is refused while it is missing.
+    audit_site_key_file: Path | None = None
+
+    # --- upstreams
+    upstreams: Annotated[list[Replica], Field(min_length=1)]
+    upstream_connect_timeout_s: float = 2.0
+    upstream_read_timeout_s: float = 300.0
+    health_interval_s: float = 5.0
+
+    # --- limits
+    max_body_bytes: int = 1 << 20
+    max_concurrent_requests: int = 256
+    rate_limit_per_client: float = 50.0  # requests per second, sustained
+    rate_limit_burst: int = 100
+    max_tokens_limit: int = 4096
+    max_n: int = 4
+
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = os.environ.get(CONFIG_FILE_ENV)
+        if config_file:
+            if not Path(config_file).is_file():
+                raise FileNotFoundError(f"{CONFIG_FILE_ENV}={config_file}: no such file")
+            sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=config_file))
+        return tuple(sources)
+
+    @field_validator("oidc_algorithms")
+    @classmethod
+    def _asymmetric_only(cls, algorithms: list[str]) -> list[str]:
+        bad = [a for a in algorithms if a not in ASYMMETRIC_ALGORITHMS]
+        if bad or not algorithms:
+            accepted = ", ".join(sorted(ASYMMETRIC_ALGORITHMS))
+            raise ValueError(
+                f"only asymmetric algorithms are accepted ({accepted}); "
+                f"refused: {bad or 'an empty list'}"
+            )
+        return algorithms
+
+    @model_validator(mode="after")
+    def _tls_or_loopback(self) -> Settings:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("tls_cert and tls_key go together: set both or neither")
+        if self.tls_cert is None:
+            if not self.allow_plain_http:
+                raise ValueError(
+                    "no tls_cert/tls_key: the gateway serves HTTPS; "
+                    "set allow_plain_http=true to serve plain HTTP on loopback"
+                )
+            if self.host not in {"127.0.0.1", "::1", "localhost"}:
+                raise ValueError(f"plain HTTP is served on loopback only, not on {self.host}")
+        return self
+
+    @property
+    def jwks_url(self) -> str:
+        return self.oidc_jwks_url or f"{self.oidc_issuer}/protocol/openid-connect/certs"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()  # type: ignore[call-arg]  # required fields come from the environment

@@ -1,0 +1,180 @@
+"""The gateway's ASGI application: its routes, and nothing else.
+
+Routes: ``POST /v1/chat/completions``, ``POST /v1/completions``,
+``POST /v1/embeddings``, ``GET /v1/models``, ``/healthz``, ``/readyz`` and
+``/metrics``. vLLM's own endpoints are never reachable through it; every
+other path is an OpenAI-shaped 404. No OpenAPI or docs pages are served.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.exceptions import HTTPException
+from starlette.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from sovstack.core.config import Settings
+from sovstack.gateway.auditing import RequestContext
+from sovstack.gateway.authz import Decision
+from sovstack.gateway.errors import GatewayError, NotFound, error_body
+from sovstack.gateway.limits import LimitsMiddleware
+from sovstack.gateway.metrics import Metrics
+from sovstack.gateway.proxy import authenticate, handle_inference, policy_input
+from sovstack.gateway.state import GatewayState
+
+__all__ = ["create_app"]
+
+log = logging.getLogger("sovstack.gateway")
+ROUTES = frozenset(
+    {"/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/models",
+     "/healthz", "/readyz", "/metrics"}
+)  # fmt: skip
+
+
+class RequestIdMiddleware:
+    """Give every request an id, echoed in ``X-Request-ID`` on every response (pure ASGI).
+
+    The same id is in the request's audit records, so a caller can show an
+    auditor which records belong to its call.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+
+        async def tagged(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [
+                    *message.get("headers", []),
+                    (b"x-request-id", request_id.encode()),
+                ]
+            await send(message)
+
+        await self.app(scope, receive, tagged)
+
+
+class MetricsMiddleware:
+    """Count every response by route and status, and time it to its last byte (pure ASGI)."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        route = scope["path"] if scope["path"] in ROUTES else "other"
+        started, status = time.monotonic(), 500
+
+        async def watched(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watched)
+        finally:
+            self.metrics.requests.labels(route, str(status)).inc()
+            self.metrics.latency.labels(route).observe(time.monotonic() - started)
+
+
+def _error_response(error: GatewayError) -> JSONResponse:
+    return JSONResponse(error.body(), status_code=error.status, headers=error.headers())
+
+
+def create_app(settings: Settings) -> FastAPI:
+    metrics = Metrics()
+    state = GatewayState(settings, metrics)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with state.running():
+            app.state.gateway = state
+            yield
+
+    app = FastAPI(lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+
+    @app.exception_handler(GatewayError)
+    async def _gateway_error(request: Request, exc: GatewayError) -> JSONResponse:
+        return _error_response(exc)
+
+    @app.exception_handler(HTTPException)
+    async def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        if exc.status_code == 404:
+            return _error_response(NotFound(f"no route {request.url.path}", code="unknown_route"))
+        body = error_body(str(exc.detail), "invalid_request_error")
+        return JSONResponse(body, status_code=exc.status_code)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse(error_body("invalid request", "invalid_request_error"), 400)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error on %s", request.url.path)
+        return JSONResponse(error_body("internal error", "server_error"), status_code=500)
+
+    @app.post("/v1/chat/completions")
+    async def chat(request: Request) -> Response:
+        return await handle_inference(request, "chat")
+
+    @app.post("/v1/completions")
+    async def completions(request: Request) -> Response:
+        return await handle_inference(request, "completions")
+
+    @app.post("/v1/embeddings")
+    async def embeddings(request: Request) -> Response:
+        return await handle_inference(request, "embeddings")
+
+    @app.get("/v1/models")
+    async def models(request: Request) -> JSONResponse:
+        ctx = RequestContext(request_id=request.state.request_id, route=request.url.path)
+        await authenticate(state, request, ctx)
+        visible = set(await state.policy.visible_models(policy_input(state, ctx, "models", None)))
+        listed = [m for m in state.pool.models() if m in visible]
+        ctx.decision = Decision(
+            True, (f"listed {len(listed)} of {len(state.pool.models())} models",)
+        )
+        await state.auditor.decided(ctx)
+        data = [{"id": m, "object": "model", "owned_by": "sovstack", "created": 0} for m in listed]
+        return JSONResponse({"object": "list", "data": data})
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "alive"}
+
+    @app.get("/readyz")
+    async def readyz() -> JSONResponse:
+        checks = await state.readiness()
+        ready = all(checks.values())
+        return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
+
+    @app.get("/metrics")
+    async def prometheus() -> Response:
+        for replica in state.pool.replicas:
+            spec = replica.spec
+            metrics.upstream_healthy.labels(spec.id, spec.model, spec.site).set(replica.healthy)
+            metrics.upstream_outstanding.labels(spec.id).set(replica.outstanding)
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    app.add_middleware(LimitsMiddleware, max_body_bytes=settings.max_body_bytes,
+                       max_in_flight=settings.max_concurrent_requests)  # fmt: skip
+    app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    return app

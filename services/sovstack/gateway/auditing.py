@@ -1,0 +1,130 @@
+"""What the gateway writes to the audit log, and when.
+
+For every request: one record when it is decided (``accepted`` or
+``denied``), and, for an accepted one, one when it ends (``completed``,
+``aborted`` when the client went away, ``error`` otherwise). ``accepted``
+must be durable before anything is sent upstream: if the log cannot take it,
+the request fails with 503 and nothing reaches a model (fail closed).
+
+Content is never recorded unless the decision's ``store_content`` obligation
+asks for it, and then only encrypted under the site key.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+
+from sovstack.audit import AuditError, AuditLog, build_record, encrypt_content
+from sovstack.audit import Decision as RecordedDecision
+from sovstack.gateway.auth import Subject
+from sovstack.gateway.authz import Decision
+from sovstack.gateway.errors import Unavailable
+
+__all__ = ["Auditor", "RequestContext"]
+
+
+@dataclass
+class RequestContext:
+    """What is known about one request as it moves through the gateway."""
+
+    request_id: str
+    route: str
+    started: float = field(default_factory=time.monotonic)
+    subject: Subject | None = None
+    model: str | None = None
+    classification: str | None = None
+    decision: Decision | None = None
+    replica: str | None = None
+    weights_digest: str | None = None
+    prompt_sha256: str | None = None
+
+    def latency_us(self) -> int:
+        return int((time.monotonic() - self.started) * 1_000_000)
+
+
+class Auditor:
+    def __init__(self, log: AuditLog, site_key: tuple[str, bytes] | None) -> None:
+        self.log = log
+        self._site_key = site_key
+
+    @property
+    def can_keep_content(self) -> bool:
+        return self._site_key is not None
+
+    def _record(self, ctx: RequestContext, event: str, reasons: list[str] | None,
+                **fields: Any) -> dict[str, Any]:  # fmt: skip
+        subject, decision = ctx.subject, ctx.decision
+        recorded = None
+        if decision is not None:
+            recorded = RecordedDecision(
+                decision.allow, decision.reasons, decision.obligations, decision.revision or ""
+            )
+        elif reasons is not None:
+            recorded = RecordedDecision(False, reasons)
+        return build_record(
+            request_id=ctx.request_id,
+            event=event,
+            route=ctx.route,
+            subject=subject.sub if subject else None,
+            client=subject.client_id if subject else None,
+            roles=subject.roles if subject else (),
+            site=subject.site if subject else None,
+            model=ctx.model,
+            data_classification=ctx.classification,
+            decision=recorded,
+            prompt_sha256=ctx.prompt_sha256,
+            **fields,
+        )
+
+    async def _append(self, record: dict[str, Any]) -> int:
+        # Shielded: a client that disconnects must not cancel its own audit record.
+        try:
+            with anyio.CancelScope(shield=True):
+                index = await self.log.append(record)
+        except AuditError as exc:
+            raise Unavailable(
+                "the audit log cannot record this request, so it was not processed",
+                code="audit_unavailable",
+                retry_after=5,
+            ) from exc
+        return index
+
+    async def decided(self, ctx: RequestContext, reasons: list[str] | None = None) -> int:
+        """Record ``accepted`` or ``denied``; raises Unavailable if it is not durable."""
+        allowed = ctx.decision is not None and ctx.decision.allow
+        event = "accepted" if allowed and reasons is None else "denied"
+        return await self._append(self._record(ctx, event, reasons))
+
+    async def ended(
+        self, ctx: RequestContext, event: str, *, status: int,
+        usage: dict[str, Any] | None = None, response_sha256: str | None = None,
+        error: str | None = None, prompt: str | None = None, completion: str | None = None,
+    ) -> int:  # fmt: skip
+        prompt_tokens = _int(usage, "prompt_tokens")
+        completion_tokens = _int(usage, "completion_tokens")
+        if prompt_tokens is None or completion_tokens is None:
+            prompt_tokens = completion_tokens = None
+        content = None
+        if ctx.decision is not None and ctx.decision.store_content and self._site_key:
+            key_id, key = self._site_key
+            content = {
+                "prompt": encrypt_content(key, key_id, prompt or ""),
+                "completion": encrypt_content(key, key_id, completion or ""),
+            }
+        record = self._record(
+            ctx, event, None,
+            replica=ctx.replica, model_digest=ctx.weights_digest, status=status,
+            prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
+            latency_us=ctx.latency_us(), completion_sha256=response_sha256,
+            error=error, content=content,
+        )  # fmt: skip
+        return await self._append(record)
+
+
+def _int(usage: dict[str, Any] | None, key: str) -> int | None:
+    value = (usage or {}).get(key)
+    return value if isinstance(value, int) else None

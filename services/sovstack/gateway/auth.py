@@ -1,0 +1,181 @@
+"""Authenticate a bearer token: a Keycloak-issued JWT, verified locally.
+
+Keys come from the realm's JWKS through :class:`JwksCache`: cached, refetched
+when a token names an unknown ``kid`` (at most once per floor interval, so a
+flood of forged kids cannot hammer Keycloak), and still used while Keycloak
+is down. Nothing on the request path calls Keycloak unless a kid is unknown.
+
+A token is accepted only if all hold: the header's ``alg`` is in the
+asymmetric allowlist and matches the key's type; its ``kid`` names a JWKS key;
+the signature verifies; ``iss`` is exactly the issuer; ``aud`` contains the
+gateway's audience; ``exp``, ``nbf`` and ``iat`` hold within a small leeway;
+the payload ``typ`` is ``Bearer``. ``jku``, ``x5u``, ``jwk`` and ``x5c``
+headers are never followed: keys come from the configured JWKS only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import jwt
+
+from sovstack.gateway.errors import Unauthenticated
+
+__all__ = ["JwksCache", "Subject", "TokenVerifier"]
+
+_KTY_FOR_ALG = {"RS": "RSA", "PS": "RSA", "ES": "EC", "Ed": "OKP"}
+
+
+@dataclass(frozen=True)
+class Subject:
+    """Who is calling, as the policy sees them."""
+
+    sub: str
+    client_id: str
+    roles: tuple[str, ...]
+    site: str | None
+    clearance: str | None
+    groups: tuple[str, ...] = ()
+    claims: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def as_input(self) -> dict[str, Any]:
+        return {
+            "sub": self.sub,
+            "client_id": self.client_id,
+            "roles": list(self.roles),
+            "site": self.site,
+            "clearance": self.clearance,
+            "groups": list(self.groups),
+        }
+
+
+class JwksCache:
+    """The realm's signing keys by kid, fetched from its JWKS URL."""
+
+    def __init__(self, client: httpx.AsyncClient, url: str, refetch_floor_s: float) -> None:
+        self._client = client
+        self._url = url
+        self._floor = refetch_floor_s
+        self._keys: dict[str, jwt.PyJWK] = {}
+        # Refetches for unknown kids are spaced by the floor; the first is never delayed.
+        self._refetched_at = float("-inf")
+        self._lock = asyncio.Lock()
+
+    @property
+    def has_keys(self) -> bool:
+        return bool(self._keys)
+
+    async def refresh(self) -> bool:
+        """Fetch the JWKS now; keep the old keys if Keycloak cannot be reached."""
+        async with self._lock:
+            return await self._fetch()
+
+    async def _fetch(self) -> bool:
+        try:
+            response = await self._client.get(self._url)
+            response.raise_for_status()
+            keyset = jwt.PyJWKSet.from_dict(response.json())
+        except (httpx.HTTPError, ValueError, jwt.PyJWTError):
+            return False
+        self._keys = {k.key_id: k for k in keyset.keys if k.key_id and k.public_key_use != "enc"}
+        return True
+
+    async def key(self, kid: str) -> jwt.PyJWK | None:
+        found = self._keys.get(kid)
+        if found is not None:
+            return found
+        async with self._lock:
+            # Another request may have refetched while this one waited.
+            if kid not in self._keys and time.monotonic() - self._refetched_at >= self._floor:
+                self._refetched_at = time.monotonic()
+                await self._fetch()
+            return self._keys.get(kid)
+
+
+class TokenVerifier:
+    def __init__(
+        self, jwks: JwksCache, issuer: str, audience: str, algorithms: list[str], leeway_s: int
+    ) -> None:
+        self._jwks = jwks
+        self._issuer = issuer
+        self._audience = audience
+        self._algorithms = list(algorithms)
+        self._leeway = leeway_s
+
+    async def verify(self, authorization: str | None) -> Subject:
+        token = _bearer(authorization)
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError as exc:
+            raise Unauthenticated("the bearer token is malformed", code="invalid_token") from exc
+        alg = header.get("alg")
+        if alg not in self._algorithms:
+            raise Unauthenticated(f"token algorithm {alg!r} is not accepted", code="invalid_token")
+        kid = header.get("kid")
+        if not isinstance(kid, str) or not kid:
+            raise Unauthenticated("the token names no signing key (kid)", code="invalid_token")
+        key = await self._jwks.key(kid)
+        if key is None:
+            raise Unauthenticated(
+                "the token's signing key is not the realm's", code="invalid_token"
+            )
+        if _KTY_FOR_ALG.get(alg[:2]) != key.key_type:
+            raise Unauthenticated(
+                "the token's algorithm does not fit its key", code="invalid_token"
+            )
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                key=key.key,
+                algorithms=[alg],
+                issuer=self._issuer,
+                audience=self._audience,
+                leeway=self._leeway,
+                options={"require": ["exp", "iat", "iss", "aud", "sub"], "strict_aud": False},
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise Unauthenticated("the token has expired", code="token_expired") from exc
+        except jwt.ImmatureSignatureError as exc:
+            raise Unauthenticated("the token is not valid yet", code="invalid_token") from exc
+        except jwt.PyJWTError as exc:
+            raise Unauthenticated(f"the token was refused: {exc}", code="invalid_token") from exc
+        if claims.get("typ") != "Bearer":
+            raise Unauthenticated("the token is not an access token", code="invalid_token")
+        return _subject(claims)
+
+
+def _bearer(authorization: str | None) -> str:
+    if not authorization:
+        raise Unauthenticated("a bearer token is required", code="missing_token")
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthenticated(
+            "the Authorization header must be 'Bearer <token>'", code="missing_token"
+        )
+    return token.strip()
+
+
+def _strings(value: Any) -> tuple[str, ...]:
+    if isinstance(value, list):
+        return tuple(v for v in value if isinstance(v, str))
+    return ()
+
+
+def _subject(claims: dict[str, Any]) -> Subject:
+    roles = list(_strings((claims.get("realm_access") or {}).get("roles")))
+    for client, access in (claims.get("resource_access") or {}).items():
+        roles += [f"{client}:{r}" for r in _strings((access or {}).get("roles"))]
+    site, clearance = claims.get("site"), claims.get("clearance")
+    return Subject(
+        sub=str(claims["sub"]),
+        client_id=str(claims.get("azp") or claims.get("client_id") or ""),
+        roles=tuple(dict.fromkeys(roles)),
+        site=site if isinstance(site, str) else None,
+        clearance=clearance if isinstance(clearance, str) else None,
+        groups=_strings(claims.get("groups")),
+        claims=claims,
+    )

@@ -1,0 +1,134 @@
+"""Ask OPA for a decision on every request; anything but a clear allow is a deny.
+
+The policy's contract (policies/, ``data.sovstack.decision``) takes the
+subject, the action, the model, the data classification, the candidate
+replicas and the request's own limits, and returns ``allow``, ``reasons``,
+``obligations`` and ``allowed_replicas``. An undefined result or a malformed
+one is a deny (403); OPA unreachable, failing or slower than the timeout is
+:class:`Unavailable` (503). Either way nothing reaches a model.
+
+A decision cache is off by default; when on, it is keyed on the whole input,
+so two requests share a decision only if everything the policy saw is equal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+from opa_client.opa_async import AsyncOpaClient
+
+from sovstack.gateway.errors import Unavailable
+
+__all__ = ["Decision", "PolicyClient"]
+
+
+@dataclass(frozen=True)
+class Decision:
+    allow: bool
+    reasons: tuple[str, ...]
+    obligations: dict[str, Any] = field(default_factory=dict)
+    allowed_replicas: tuple[str, ...] = ()
+    revision: str | None = None
+
+    @property
+    def store_content(self) -> bool:
+        return bool(self.obligations.get("store_content"))
+
+    @property
+    def max_tokens_cap(self) -> int | None:
+        cap = self.obligations.get("max_tokens")
+        return cap if isinstance(cap, int) and not isinstance(cap, bool) else None
+
+    def as_record(self) -> dict[str, Any]:
+        return {
+            "allow": self.allow,
+            "reasons": list(self.reasons),
+            "obligations": self.obligations,
+            "policy_revision": self.revision,
+        }
+
+
+def _parse(result: Any) -> Decision:
+    if not isinstance(result, dict) or not isinstance(result.get("allow"), bool):
+        return Decision(False, ("the policy returned no decision for this request",))
+    reasons = result.get("reasons")
+    obligations = result.get("obligations")
+    replicas = result.get("allowed_replicas")
+    return Decision(
+        allow=result["allow"],
+        reasons=tuple(str(r) for r in reasons) if isinstance(reasons, list) else (),
+        obligations=obligations if isinstance(obligations, dict) else {},
+        allowed_replicas=tuple(str(r) for r in replicas) if isinstance(replicas, list) else (),
+    )
+
+
+class PolicyClient:
+    """OPA's REST API through opa-python-client, with deny-by-default semantics."""
+
+    def __init__(
+        self, host: str, port: int, decision_path: str, models_path: str,
+        timeout_s: float, cache_ttl_s: float = 0.0,
+    ) -> None:  # fmt: skip
+        # No retries: a slow or failing OPA must fail the request fast, closed.
+        self._opa = AsyncOpaClient(host=host, port=port, timeout=timeout_s, retries=0)
+        self._decision_path = decision_path
+        self._models_path = models_path
+        self._timeout = timeout_s
+        self._ttl = cache_ttl_s
+        self._cache: dict[str, tuple[float, Decision]] = {}
+        self.revision: str | None = None
+
+    async def start(self) -> None:
+        await self._opa._init_session()  # the async-with entry point, without its scope
+
+    async def close(self) -> None:
+        await self._opa.close_connection()
+
+    async def _query(self, path: str, input_: dict[str, Any]) -> dict[str, Any]:
+        package, _, rule = path.rpartition("/")
+        try:
+            async with asyncio.timeout(self._timeout):
+                answer: dict[str, Any] = await self._opa.query_rule(input_, package, rule)
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            raise Unavailable(
+                "the policy service is unavailable; the request was not processed",
+                code="policy_unavailable",
+                retry_after=1,
+            ) from exc
+        return answer
+
+    async def decide(self, input_: dict[str, Any]) -> Decision:
+        key = json.dumps(input_, sort_keys=True, separators=(",", ":")) if self._ttl > 0 else ""
+        if key:
+            hit = self._cache.get(key)
+            if hit is not None and hit[0] > time.monotonic():
+                return hit[1]
+        answer = await self._query(self._decision_path, input_)
+        decision = _parse(answer.get("result"))
+        decision = Decision(
+            decision.allow, decision.reasons, decision.obligations, decision.allowed_replicas,
+            revision=self.revision,
+        )  # fmt: skip
+        if key:
+            if len(self._cache) > 10_000:
+                self._cache.clear()
+            self._cache[key] = (time.monotonic() + self._ttl, decision)
+        return decision
+
+    async def visible_models(self, input_: dict[str, Any]) -> list[str]:
+        result = (await self._query(self._models_path, input_)).get("result")
+        if not isinstance(result, list):
+            return []
+        return [m for m in result if isinstance(m, str)]
+
+    async def healthy(self) -> bool:
+        try:
+            async with asyncio.timeout(self._timeout):
+                return bool(await self._opa.check_health())
+        except (aiohttp.ClientError, TimeoutError):
+            return False

@@ -1,0 +1,273 @@
+"""One inference request, start to end: authenticate, authorize, audit, proxy.
+
+The order is the contract (ARCHITECTURE.md, "The request path"): nothing is
+sent upstream before the token verified, the policy allowed, and the
+``accepted`` record is durable. Streams are passed through event by event as
+they arrive; the gateway only reads them to count tokens and hash the bytes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+import httpx
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from sovstack.core.config import Replica
+from sovstack.gateway.auditing import RequestContext
+from sovstack.gateway.errors import BadRequest, GatewayError, NotFound, Unavailable, UpstreamFailed
+from sovstack.gateway.sse import StreamTap
+from sovstack.gateway.state import GatewayState
+
+__all__ = ["handle_inference"]
+
+CLASSIFICATION_HEADER = "x-data-classification"
+
+
+@dataclass(frozen=True)
+class Inference:
+    kind: str
+    route: str
+
+
+async def _json_body(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    try:
+        body = json.loads(raw)
+    except ValueError as exc:
+        raise BadRequest("the request body is not valid JSON", code="invalid_json") from exc
+    if not isinstance(body, dict):
+        raise BadRequest("the request body must be a JSON object", code="invalid_json")
+    return body
+
+
+def _check_limits(state: GatewayState, body: dict[str, Any]) -> None:
+    settings = state.settings
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise BadRequest("'model' is required", param="model", code="missing_model")
+    for key in ("max_tokens", "max_completion_tokens"):
+        value = body.get(key)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+            raise BadRequest(f"'{key}' must be an integer", param=key)
+        if isinstance(value, int) and value > settings.max_tokens_limit:
+            raise BadRequest(
+                f"'{key}' is {value}; this gateway allows at most {settings.max_tokens_limit}",
+                param=key, code="max_tokens_exceeded",
+            )  # fmt: skip
+    n = body.get("n")
+    if n is not None and (not isinstance(n, int) or isinstance(n, bool) or n > settings.max_n):
+        raise BadRequest(f"'n' may be at most {settings.max_n}", param="n", code="n_exceeded")
+
+
+def _replica_input(spec: Replica) -> dict[str, Any]:
+    return {
+        "id": spec.id,
+        "model": spec.model,
+        "site": spec.site,
+        "jurisdiction": spec.jurisdiction,
+        "hosting": spec.hosting,
+    }
+
+
+def policy_input(
+    state: GatewayState, ctx: RequestContext, kind: str, body: dict[str, Any] | None
+) -> dict[str, Any]:
+    assert ctx.subject is not None  # noqa: S101 -- authenticated before any policy input
+    replicas = state.pool.of_model(ctx.model) if ctx.model else state.pool.replicas
+    return {
+        "subject": ctx.subject.as_input(),
+        "action": {
+            "route": ctx.route,
+            "method": "POST" if body is not None else "GET",
+            "kind": kind,
+        },
+        "model": ctx.model,
+        "data_classification": ctx.classification,
+        "replicas": [_replica_input(r.spec) for r in replicas],
+        "request": {
+            "max_tokens": (body or {}).get("max_tokens"),
+            "stream": bool((body or {}).get("stream")),
+        },
+    }
+
+
+async def authenticate(state: GatewayState, request: Request, ctx: RequestContext) -> None:
+    """Verify the caller and apply its rate limit; failures are recorded as denied."""
+    try:
+        ctx.subject = await state.verifier.verify(request.headers.get("authorization"))
+        state.rate_limiter.check(ctx.subject.client_id)
+    except GatewayError as exc:
+        await state.auditor.decided(ctx, reasons=[exc.message])
+        raise
+
+
+async def handle_inference(request: Request, kind: str) -> Response:
+    state: GatewayState = request.app.state.gateway
+    ctx = RequestContext(request_id=request.state.request_id, route=request.url.path)
+    await authenticate(state, request, ctx)
+    raw_body = await request.body()
+    body = await _json_body(request)
+    _check_limits(state, body)
+    ctx.model = body["model"]
+    ctx.classification = request.headers.get(CLASSIFICATION_HEADER) or (
+        state.settings.default_data_classification
+    )
+    ctx.prompt_sha256 = state.sha256(raw_body)
+    if not state.pool.of_model(body["model"]):
+        await state.auditor.decided(ctx, reasons=["no such model on this gateway"])
+        raise NotFound(f"the model {body['model']!r} does not exist", code="model_not_found")
+
+    decision = await state.decide(policy_input(state, ctx, kind, body), ctx)
+    if not decision.allow:
+        await state.auditor.decided(ctx)
+        raise_forbidden(decision.reasons)
+    if decision.store_content and not state.auditor.can_keep_content:
+        ctx.decision = None
+        await state.auditor.decided(ctx, reasons=["policy requires encrypted content; no site key"])
+        raise Unavailable(
+            "the policy requires this request's content to be kept encrypted, "
+            "but the gateway has no site key",
+            code="site_key_missing",
+        )
+    await state.auditor.decided(ctx)  # durable before anything goes upstream
+
+    upstream_body = dict(body)
+    cap = decision.max_tokens_cap
+    if cap is not None:
+        asked = upstream_body.get("max_tokens")
+        upstream_body["max_tokens"] = cap if asked is None else min(asked, cap)
+    wants_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+    if body.get("stream"):
+        # Always ask for usage so the audit can count tokens; the tap drops the
+        # usage-only event again for a client that did not ask for it.
+        upstream_body["stream_options"] = {**(body.get("stream_options") or {}),
+                                           "include_usage": True}  # fmt: skip
+    return await forward(state, ctx, decision.allowed_replicas, upstream_body, wants_usage)
+
+
+def raise_forbidden(reasons: tuple[str, ...]) -> None:
+    from sovstack.gateway.errors import Forbidden
+
+    message = "; ".join(reasons) or "the policy does not allow this request"
+    raise Forbidden(message, code="policy_denied")
+
+
+async def _open(
+    state: GatewayState, ctx: RequestContext, allowed: tuple[str, ...], body: dict[str, Any]
+) -> httpx.Response:
+    """Send to the least-loaded allowed replica; a connect failure tries the next one."""
+    assert ctx.model is not None  # noqa: S101 -- set before forwarding
+    tried = 0
+    for replica in state.pool.candidates(allowed, ctx.model):
+        tried += 1
+        request = state.upstream.build_request(
+            "POST", f"{replica.spec.url}{ctx.route}", json=body,
+            headers={"x-request-id": ctx.request_id},
+        )  # fmt: skip
+        state.pool.acquire(replica)
+        try:
+            response = await state.upstream.send(request, stream=True)
+        except (httpx.ConnectError, httpx.ConnectTimeout):
+            state.pool.release(replica)
+            state.pool.mark_down(replica)
+            continue
+        except BaseException:
+            state.pool.release(replica)
+            raise
+        ctx.replica = replica.id
+        ctx.weights_digest = replica.spec.weights_digest
+        response.extensions["sovstack_replica"] = replica
+        return response
+    reason = "no allowed replica is healthy" if tried == 0 else "every allowed replica refused"
+    await state.auditor.ended(ctx, "error", status=503, error=reason)
+    raise Unavailable(f"{reason}; the request was not processed", code="no_replica", retry_after=2)
+
+
+async def forward(
+    state: GatewayState, ctx: RequestContext, allowed: tuple[str, ...], body: dict[str, Any],
+    wants_usage: bool,
+) -> Response:  # fmt: skip
+    response = await _open(state, ctx, allowed, body)
+    replica = response.extensions["sovstack_replica"]
+    keep_text = ctx.decision is not None and ctx.decision.store_content
+    prompt = json.dumps(body.get("messages") or body.get("prompt") or body.get("input"))
+    if not body.get("stream") or not response.headers.get("content-type", "").startswith(
+        "text/event-stream"
+    ):
+        try:
+            data = await response.aread()
+        except httpx.HTTPError as exc:
+            await state.auditor.ended(ctx, "error", status=502, error="upstream read failed")
+            raise UpstreamFailed("the model replica failed to answer", code="upstream") from exc
+        finally:
+            await response.aclose()
+            state.pool.release(replica)
+        return await _finish_plain(state, ctx, response, data, keep_text, prompt)
+    tap = StreamTap(drop_usage_only=not wants_usage, keep_text=keep_text)
+    return StreamingResponse(
+        _relay(state, ctx, response, replica, tap, prompt),
+        status_code=response.status_code,
+        media_type="text/event-stream",
+        headers={"cache-control": "no-cache"},
+    )
+
+
+async def _finish_plain(
+    state: GatewayState, ctx: RequestContext, response: httpx.Response, data: bytes,
+    keep_text: bool, prompt: str,
+) -> Response:  # fmt: skip
+    status = response.status_code
+    usage, completion = None, None
+    try:
+        parsed = json.loads(data)
+    except ValueError:
+        parsed = None
+    if isinstance(parsed, dict):
+        usage = parsed.get("usage")
+        if keep_text:
+            completion = json.dumps(parsed.get("choices"))
+    if status >= 500 or parsed is None:
+        # Upstream internals stay inside: the caller gets a plain 502.
+        await state.auditor.ended(ctx, "error", status=502, error=f"upstream status {status}")
+        raise UpstreamFailed("the model replica failed to answer", code="upstream")
+    await state.auditor.ended(
+        ctx, "completed", status=status, usage=usage, response_sha256=state.sha256(data),
+        prompt=prompt if keep_text else None, completion=completion,
+    )  # fmt: skip
+    state.count_tokens(ctx, usage)
+    return Response(content=data, status_code=status, media_type="application/json")  # fmt: skip
+
+
+async def _relay(
+    state: GatewayState, ctx: RequestContext, response: httpx.Response, replica: Any,
+    tap: StreamTap, prompt: str,
+) -> AsyncIterator[bytes]:  # fmt: skip
+    event, error = "aborted", None
+    try:
+        async for chunk in response.aiter_raw():
+            out = tap.feed(chunk)
+            if out:
+                yield out
+        rest = tap.flush()
+        if rest:
+            yield rest
+        event = "completed"
+    except httpx.HTTPError as exc:
+        event, error = "error", f"upstream stream failed: {type(exc).__name__}"
+    finally:
+        with anyio.CancelScope(shield=True):
+            await response.aclose()  # a gone client cancels the upstream request too
+            state.pool.release(replica)
+            await state.auditor.ended(
+                ctx, event, status=response.status_code, usage=tap.usage,
+                response_sha256=tap.sha256(), error=error,
+                prompt=prompt if tap.keep_text else None,
+                completion=tap.text if tap.keep_text else None,
+            )  # fmt: skip
+            state.count_tokens(ctx, tap.usage)

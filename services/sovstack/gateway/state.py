@@ -1,0 +1,109 @@
+"""Everything long-lived the gateway holds, made in its lifespan and closed with it.
+
+One ``httpx.AsyncClient`` per upstream kind (vLLM replicas, Keycloak's JWKS),
+each with explicit timeouts and limits, ``trust_env=False`` and the site CA;
+one OPA client; one audit log. Nothing here is a module-level global.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ssl
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from sovstack.audit import AuditLog, load_signing_key, load_site_key
+from sovstack.core.config import Settings
+from sovstack.gateway.auditing import Auditor, RequestContext
+from sovstack.gateway.auth import JwksCache, TokenVerifier
+from sovstack.gateway.authz import Decision, PolicyClient
+from sovstack.gateway.limits import RateLimiter
+from sovstack.gateway.metrics import Metrics
+from sovstack.gateway.upstreams import Pool
+
+__all__ = ["GatewayState"]
+
+
+def _verify(settings: Settings) -> ssl.SSLContext | bool:
+    if settings.ca_file is None:
+        return True
+    return ssl.create_default_context(cafile=str(settings.ca_file))
+
+
+class GatewayState:
+    def __init__(self, settings: Settings, metrics: Metrics) -> None:
+        self.settings = settings
+        self.metrics = metrics
+        self.rate_limiter = RateLimiter(settings.rate_limit_per_client, settings.rate_limit_burst)
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[GatewayState]:
+        s = self.settings
+        verify = _verify(s)
+        self.upstream = httpx.AsyncClient(
+            timeout=httpx.Timeout(s.upstream_read_timeout_s, connect=s.upstream_connect_timeout_s),
+            limits=httpx.Limits(max_connections=s.max_concurrent_requests * 2,
+                                max_keepalive_connections=s.max_concurrent_requests),
+            trust_env=False, verify=verify,
+        )  # fmt: skip
+        self.idp = httpx.AsyncClient(
+            timeout=httpx.Timeout(5.0), limits=httpx.Limits(max_connections=4),
+            trust_env=False, verify=verify,
+        )  # fmt: skip
+        self.jwks = JwksCache(self.idp, s.jwks_url, s.jwks_refetch_floor_s)
+        self.verifier = TokenVerifier(
+            self.jwks, s.oidc_issuer, s.oidc_audience, s.oidc_algorithms, s.oidc_leeway_s
+        )
+        opa = urlsplit(s.opa_url)
+        self.policy = PolicyClient(
+            opa.hostname or "127.0.0.1", opa.port or 8181, s.opa_decision_path,
+            s.opa_models_path, s.opa_timeout_s, s.decision_cache_ttl_s,
+        )  # fmt: skip
+        self.pool = Pool(list(s.upstreams), self.upstream, s.health_interval_s)
+        site_key = load_site_key(s.audit_site_key_file) if s.audit_site_key_file else None
+        log = AuditLog.open(s.audit_dir, load_signing_key(s.audit_signing_key), s.audit_origin)
+        self.auditor = Auditor(log, site_key)
+        try:
+            await self.policy.start()
+            await self.jwks.refresh()  # a Keycloak that is down now is retried on demand
+            await self.pool.start()
+            yield self
+        finally:
+            await self.pool.stop()
+            await self.policy.close()
+            await self.upstream.aclose()
+            await self.idp.aclose()
+            await log.aclose()
+
+    async def decide(self, input_: dict[str, Any], ctx: RequestContext) -> Decision:
+        try:
+            decision = await self.policy.decide(input_)
+        except Exception:
+            self.metrics.decisions.labels("unavailable").inc()
+            await self.auditor.decided(ctx, reasons=["the policy service was unavailable"])
+            raise
+        ctx.decision = decision
+        self.metrics.decisions.labels("allow" if decision.allow else "deny").inc()
+        return decision
+
+    def count_tokens(self, ctx: RequestContext, usage: dict[str, Any] | None) -> None:
+        for kind in ("prompt_tokens", "completion_tokens"):
+            value = (usage or {}).get(kind)
+            if isinstance(value, int):
+                self.metrics.tokens.labels(ctx.model or "", kind.split("_")[0]).inc(value)
+
+    @staticmethod
+    def sha256(data: bytes) -> str:
+        return hashlib.sha256(data).hexdigest()
+
+    async def readiness(self) -> dict[str, bool]:
+        return {
+            "jwks": self.jwks.has_keys or await self.jwks.refresh(),
+            "policy": await self.policy.healthy(),
+            "audit": self.auditor.log.writable(),
+            "upstream": self.pool.any_healthy(),
+        }

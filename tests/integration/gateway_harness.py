@@ -1,0 +1,91 @@
+"""Start a real gateway process in front of the real components, for tests.
+
+The gateway runs as ``sovstack gateway --config FILE`` exactly as ``make dev``
+starts it, over HTTPS with a certificate from a test site CA.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import ssl
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+from sovstack.devstack import components, process
+from sovstack.devstack.gatewaysetup import GatewayFiles, prepare_gateway
+from sovstack.devstack.paths import Paths
+
+
+@dataclass(frozen=True)
+class Gateway:
+    url: str
+    files: GatewayFiles
+    pid: int
+    log: Path
+
+    def client(self, token: str | None = None, **headers: str) -> httpx.Client:
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        verify = ssl.create_default_context(cafile=str(self.files.ca_file))
+        return httpx.Client(
+            base_url=self.url, verify=verify, trust_env=False, timeout=120, headers=headers
+        )
+
+    def records(self) -> list[dict[str, Any]]:
+        """The audit log's records, read with `sovstack audit export` as an auditor would."""
+        out = subprocess.run(
+            [sys.executable, "-m", "sovstack.cli", "audit", "export", str(self.files.audit_dir)],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+        )
+        return [json.loads(line)["record"] for line in out.stdout.splitlines() if line.strip()]
+
+    def records_of(self, request_id: str) -> list[dict[str, Any]]:
+        return [r for r in self.records() if r["request_id"] == request_id]
+
+
+@contextmanager
+def run_gateway(
+    paths: Paths,
+    state: Path,
+    issuer: str,
+    opa_url: str,
+    upstreams: list[dict[str, Any]],
+    **settings: Any,
+) -> Iterator[Gateway]:
+    port = process.free_port()
+    files = prepare_gateway(state, port, issuer, opa_url, upstreams)
+    if settings:
+        config = yaml.safe_load(files.config.read_text()) | settings
+        files.config.write_text(yaml.safe_dump(config))
+    running = process.start(
+        components.gateway(paths, port, files.config, files.ca_file), state / "gateway.log"
+    )
+    try:
+        process.wait_ready(running)
+        yield Gateway(f"https://127.0.0.1:{port}", files, running.pid, running.log)
+    finally:
+        process.stop(running.pid)
+
+
+def upstream_calls(vllm_url: str) -> int:
+    """Inference requests the replica has received, from its own metrics."""
+    text = httpx.get(f"{vllm_url}/metrics", trust_env=False).text
+    total = 0.0
+    for match in re.finditer(
+        r'^http_requests_total\{handler="(/v1/[^"]+)"[^}]*\} (\S+)$', text, re.M
+    ):
+        if match.group(1) != "/v1/models":
+            total += float(match.group(2))
+    return int(total)

@@ -1,0 +1,264 @@
+"""The gateway in front of real Keycloak, OPA and vLLM: what a plant application sees."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import httpx
+import openai
+import pytest
+
+from sovstack.devstack.components import VLLM_MODEL_NAME
+from tests.integration.conftest import KeycloakServed, Served
+from tests.integration.gateway_harness import Gateway, upstream_calls
+
+CHAT = {"model": VLLM_MODEL_NAME, "messages": [{"role": "user", "content": "Summarise the log"}]}
+
+
+def _sdk(gateway: Gateway, token: str, classification: str = "internal") -> openai.OpenAI:
+    return openai.OpenAI(
+        base_url=f"{gateway.url}/v1",
+        api_key=token,
+        default_headers={"X-Data-Classification": classification},
+        http_client=gateway.client(),
+        max_retries=0,
+    )
+
+
+def test_allow_a_chat_completion_through_the_openai_sdk(
+    gateway: Gateway, keycloak_server: KeycloakServed
+) -> None:
+    sdk = _sdk(gateway, keycloak_server.token("line-monitor"))
+    reply = sdk.chat.completions.create(
+        model=VLLM_MODEL_NAME,
+        messages=CHAT["messages"],
+        max_tokens=8,  # type: ignore[arg-type]
+    )
+    assert reply.choices[0].message.role == "assistant"
+    assert reply.usage is not None and reply.usage.completion_tokens == 8
+
+
+def test_allow_a_streamed_chat_through_the_openai_sdk_with_usage(
+    gateway: Gateway, keycloak_server: KeycloakServed
+) -> None:
+    sdk = _sdk(gateway, keycloak_server.token("line-monitor"))
+    stream = sdk.chat.completions.create(
+        model=VLLM_MODEL_NAME,
+        messages=CHAT["messages"],
+        max_tokens=6,  # type: ignore[arg-type]
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    chunks = list(stream)
+    content = [c for c in chunks if c.choices and c.choices[0].delta.content]
+    assert len(content) >= 2  # streamed chunk by chunk
+    assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens == 6
+
+
+def test_allow_a_stream_without_usage_keeps_the_usage_event_from_the_client(
+    gateway: Gateway, keycloak_server: KeycloakServed
+) -> None:
+    sdk = _sdk(gateway, keycloak_server.token("line-monitor"))
+    chunks = list(
+        sdk.completions.create(model=VLLM_MODEL_NAME, prompt="Pump", max_tokens=4, stream=True)
+    )
+    assert chunks and all(c.usage is None for c in chunks)
+
+
+def test_every_request_is_audited_with_tokens_and_response_digest(
+    gateway: Gateway, keycloak_server: KeycloakServed
+) -> None:
+    with gateway.client(
+        keycloak_server.token("line-monitor"), **{"X-Data-Classification": "internal"}
+    ) as client:
+        response = client.post("/v1/chat/completions", json=CHAT | {"max_tokens": 5})
+    assert response.status_code == 200
+    request_id = response.headers["x-request-id"]
+    events = {r["event"]: r for r in gateway.records_of(request_id)}
+    assert set(events) == {"accepted", "completed"}
+    done = events["completed"]
+    assert done["client"] == "line-monitor" and done["site"] == "plant-a"
+    assert done["data_classification"] == "internal"
+    assert done["tokens"]["completion"] == 5
+    assert done["status"] == 200 and done["replica"] == "cpu-1"
+    import hashlib
+
+    assert done["completion_sha256"] == hashlib.sha256(response.content).hexdigest()
+    assert events["accepted"]["decision"]["allow"] is True
+
+
+def test_the_audit_log_verifies_offline(gateway: Gateway, keycloak_server: KeycloakServed) -> None:
+    with gateway.client(
+        keycloak_server.token("line-monitor"), **{"X-Data-Classification": "internal"}
+    ) as client:
+        assert (
+            client.post(
+                "/v1/completions", json={"model": VLLM_MODEL_NAME, "prompt": "x", "max_tokens": 2}
+            ).status_code
+            == 200
+        )
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "sovstack.cli",
+            "audit",
+            "verify",
+            str(gateway.files.audit_dir),
+            "--pubkey",
+            str(gateway.files.audit_public_key),
+            "--check-records",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_deny_without_a_token_with_401_and_nothing_upstream(
+    gateway: Gateway, vllm_server: Served
+) -> None:
+    before = upstream_calls(vllm_server.url)
+    with gateway.client() as client:
+        response = client.post("/v1/chat/completions", json=CHAT)
+    assert response.status_code == 401
+    assert response.json()["error"]["type"] == "authentication_error"
+    assert upstream_calls(vllm_server.url) == before
+    sdk = _sdk(gateway, "not-a-token")
+    with pytest.raises(openai.AuthenticationError):
+        sdk.chat.completions.create(model=VLLM_MODEL_NAME, messages=CHAT["messages"])  # type: ignore[arg-type]
+
+
+def test_deny_a_role_the_policy_refuses_with_403_and_record_why(
+    gateway: Gateway, keycloak_server: KeycloakServed, vllm_server: Served
+) -> None:
+    before = upstream_calls(vllm_server.url)
+    sdk = _sdk(gateway, keycloak_server.token("audit-office"))
+    with pytest.raises(openai.PermissionDeniedError) as caught:
+        sdk.chat.completions.create(model=VLLM_MODEL_NAME, messages=CHAT["messages"])  # type: ignore[arg-type]
+    assert upstream_calls(vllm_server.url) == before
+    assert caught.value.response.json()["error"]["code"] == "policy_denied"
+    records = gateway.records_of(caught.value.response.headers["x-request-id"])
+    assert [r["event"] for r in records] == ["denied"]
+    assert records[0]["client"] == "audit-office"
+    assert records[0]["decision"]["allow"] is False and records[0]["decision"]["reasons"]
+
+
+def test_deny_an_unknown_classification(gateway: Gateway, keycloak_server: KeycloakServed) -> None:
+    sdk = _sdk(gateway, keycloak_server.token("line-monitor"), classification="top-secret-ish")
+    with pytest.raises(openai.PermissionDeniedError):
+        sdk.chat.completions.create(model=VLLM_MODEL_NAME, messages=CHAT["messages"])  # type: ignore[arg-type]
+
+
+def test_models_lists_only_what_the_caller_may_use(
+    gateway: Gateway, keycloak_server: KeycloakServed
+) -> None:
+    allowed = _sdk(gateway, keycloak_server.token("line-monitor")).models.list()
+    assert [m.id for m in allowed.data] == [VLLM_MODEL_NAME]
+    refused = _sdk(gateway, keycloak_server.token("audit-office")).models.list()
+    assert [m.id for m in refused.data] == []
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("POST", "/tokenize"),
+        ("POST", "/detokenize"),
+        ("POST", "/pause"),
+        ("POST", "/invocations"),
+        ("GET", "/health"),
+        ("GET", "/version"),
+        ("POST", "/v1/chat/completions/../../tokenize"),
+        ("GET", "/docs"),
+        ("GET", "/openapi.json"),
+        ("POST", "/v1/responses"),
+    ],
+)
+def test_vllms_own_endpoints_are_not_reachable(
+    gateway: Gateway, keycloak_server: KeycloakServed, method: str, path: str
+) -> None:
+    with gateway.client(keycloak_server.token("line-monitor")) as client:
+        response = client.request(method, path, json={})
+    assert response.status_code in (404, 405)
+    assert "error" in response.json()
+
+
+def test_the_gateways_own_metrics_are_not_vllms(gateway: Gateway) -> None:
+    with gateway.client() as client:
+        text = client.get("/metrics").text
+    assert "sovstack_requests_total" in text
+    assert "vllm:" not in text
+
+
+def test_limits_refuse_oversized_and_over_cap_requests(
+    gateway: Gateway, keycloak_server: KeycloakServed
+) -> None:
+    with gateway.client(
+        keycloak_server.token("line-monitor"), **{"X-Data-Classification": "internal"}
+    ) as client:
+        too_big = client.post(
+            "/v1/completions",
+            content=b"x" * (2 << 20),
+            headers={"content-type": "application/json"},
+        )
+        assert too_big.status_code == 413
+        assert client.post("/v1/chat/completions", json=CHAT | {"n": 99}).status_code == 400
+        huge = client.post("/v1/chat/completions", json=CHAT | {"max_tokens": 10**6})
+        assert huge.status_code == 400
+        assert huge.json()["error"]["param"] == "max_tokens"
+        bad = client.post(
+            "/v1/chat/completions",
+            content=b"{not json",
+            headers={"content-type": "application/json"},
+        )
+        assert bad.status_code == 400 and bad.json()["error"]["code"] == "invalid_json"
+
+
+def test_readyz_reports_every_dependency(gateway: Gateway) -> None:
+    with gateway.client() as client:
+        body = client.get("/readyz").json()
+    assert body == {
+        "ready": True,
+        "checks": {"jwks": True, "policy": True, "audit": True, "upstream": True},
+    }
+
+
+def test_a_client_that_disconnects_mid_stream_is_recorded_as_aborted(
+    gateway: Gateway, keycloak_server: KeycloakServed
+) -> None:
+    with gateway.client(
+        keycloak_server.token("line-monitor"), **{"X-Data-Classification": "internal"}
+    ) as client:
+        body = {
+            "model": VLLM_MODEL_NAME,
+            "prompt": "Pump",
+            "max_tokens": 200,
+            "stream": True,
+            "ignore_eos": True,
+        }
+        with client.stream("POST", "/v1/completions", json=body) as response:
+            request_id = response.headers["x-request-id"]
+            for line in response.iter_lines():
+                if line.startswith("data: {"):
+                    json.loads(line[6:])
+                    break  # leave after the first event: the connection closes
+    import time
+
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        events = [r["event"] for r in gateway.records_of(request_id)]
+        if len(events) == 2:
+            break
+        time.sleep(0.5)
+    assert events == ["accepted", "aborted"]
+
+
+def test_http_is_not_served_on_the_https_port(gateway: Gateway) -> None:
+    with pytest.raises(httpx.HTTPError):
+        httpx.get(
+            gateway.url.replace("https://", "http://") + "/healthz", trust_env=False, timeout=5
+        )

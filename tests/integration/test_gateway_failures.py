@@ -1,0 +1,142 @@
+"""Fail closed: with the policy or the audit log gone, nothing reaches the model."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from sovstack.devstack import components, process
+from sovstack.devstack.components import VLLM_MODEL_NAME
+from sovstack.devstack.paths import Paths
+from tests.integration.conftest import KeycloakServed, Served, dev_upstreams
+from tests.integration.gateway_harness import Gateway, run_gateway, upstream_calls
+
+CHAT = {
+    "model": VLLM_MODEL_NAME,
+    "messages": [{"role": "user", "content": "Summarise the log"}],
+    "max_tokens": 4,
+}
+
+
+@pytest.fixture
+def own_opa(project_paths: Paths, tmp_path: Path) -> Iterator[process.Running]:
+    """An OPA of this test's own, so that the test may stop it."""
+    port = process.free_port()
+    running = process.start(
+        components.opa(project_paths, port, [project_paths.policies]), tmp_path / "opa.log"
+    )
+    try:
+        process.wait_ready(running)
+        yield running
+    finally:
+        process.stop(running.pid)
+
+
+@pytest.fixture
+def own_gateway(
+    project_paths: Paths,
+    tmp_path: Path,
+    keycloak_server: KeycloakServed,
+    own_opa: process.Running,
+    vllm_server: Served,
+) -> Iterator[Gateway]:
+    opa_url = f"http://127.0.0.1:{own_opa.launch.port}"
+    with run_gateway(
+        project_paths, tmp_path / "gw", keycloak_server.issuer, opa_url, dev_upstreams(vllm_server)
+    ) as gw:
+        yield gw
+
+
+def _post(gateway: Gateway, token: str) -> tuple[int, dict[str, object]]:
+    with gateway.client(token, **{"X-Data-Classification": "internal"}) as client:
+        response = client.post("/v1/chat/completions", json=CHAT)
+    return response.status_code, response.json()
+
+
+def test_with_opa_stopped_requests_get_503_and_nothing_reaches_the_model(
+    own_gateway: Gateway,
+    own_opa: process.Running,
+    keycloak_server: KeycloakServed,
+    vllm_server: Served,
+) -> None:
+    token = keycloak_server.token("line-monitor")
+    assert _post(own_gateway, token)[0] == 200
+    process.stop(own_opa.pid)
+    before = upstream_calls(vllm_server.url)
+    status, body = _post(own_gateway, token)
+    assert status == 503
+    assert body["error"]["code"] == "policy_unavailable"  # type: ignore[index]
+    assert upstream_calls(vllm_server.url) == before
+    with own_gateway.client() as client:
+        ready = client.get("/readyz")
+    assert ready.status_code == 503 and ready.json()["checks"]["policy"] is False
+
+
+def test_with_the_audit_log_unwritable_requests_get_503_and_nothing_reaches_the_model(
+    own_gateway: Gateway, keycloak_server: KeycloakServed, vllm_server: Served
+) -> None:
+    token = keycloak_server.token("line-monitor")
+    assert _post(own_gateway, token)[0] == 200
+    # Let the gateway process grow no file by a single byte (RLIMIT_FSIZE 0): the
+    # kernel refuses the audit log's next write, as it would on a full disk.
+    subprocess.run(["prlimit", f"--pid={own_gateway.pid}", "--fsize=0"], check=True)
+    before = upstream_calls(vllm_server.url)
+    status, body = _post(own_gateway, token)
+    assert status == 503
+    assert body["error"]["code"] == "audit_unavailable"  # type: ignore[index]
+    assert upstream_calls(vllm_server.url) == before
+    with own_gateway.client() as client:
+        assert client.get("/readyz").json()["checks"]["audit"] is False
+
+
+def test_a_dead_replica_is_skipped_and_requests_still_succeed(
+    project_paths: Paths,
+    tmp_path: Path,
+    keycloak_server: KeycloakServed,
+    own_opa: process.Running,
+    vllm_server: Served,
+) -> None:
+    dead = dev_upstreams(vllm_server)[0] | {
+        "id": "cpu-dead",
+        "url": f"http://127.0.0.1:{process.free_port()}",
+    }
+    upstreams = [dead, *dev_upstreams(vllm_server)]
+    opa_url = f"http://127.0.0.1:{own_opa.launch.port}"
+    with run_gateway(
+        project_paths, tmp_path / "gw", keycloak_server.issuer, opa_url, upstreams
+    ) as gw:
+        token = keycloak_server.token("line-monitor")
+        statuses = [_post(gw, token)[0] for _ in range(4)]
+        assert statuses == [200] * 4
+        replicas = {r["replica"] for r in gw.records() if r["event"] == "completed"}
+        assert replicas == {"cpu-1"}
+
+
+def test_a_client_over_its_rate_gets_429(
+    project_paths: Paths,
+    tmp_path: Path,
+    keycloak_server: KeycloakServed,
+    own_opa: process.Running,
+    vllm_server: Served,
+) -> None:
+    opa_url = f"http://127.0.0.1:{own_opa.launch.port}"
+    with run_gateway(
+        project_paths,
+        tmp_path / "gw",
+        keycloak_server.issuer,
+        opa_url,
+        dev_upstreams(vllm_server),
+        rate_limit_per_client=0.01,
+        rate_limit_burst=1,
+    ) as gw:
+        token = keycloak_server.token("line-monitor")
+        assert _post(gw, token)[0] == 200
+        with gw.client(token, **{"X-Data-Classification": "internal"}) as client:
+            limited = client.post("/v1/chat/completions", json=CHAT)
+        assert limited.status_code == 429
+        assert int(limited.headers["retry-after"]) >= 1
+        other = keycloak_server.token("process-engineering")
+        assert _post(gw, other)[0] != 429

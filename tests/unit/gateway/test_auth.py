@@ -1,0 +1,241 @@
+"""Token verification against each attack class (the JWKS transport is faked; nothing else)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import jwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+from sovstack.gateway.auth import JwksCache, TokenVerifier
+from sovstack.gateway.errors import Unauthenticated
+
+ISSUER = "https://idp.plant.test/realms/plant"
+AUDIENCE = "sovstack-gateway"
+JWKS_URL = f"{ISSUER}/protocol/openid-connect/certs"
+
+
+def _rsa() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+REALM_KEY = _rsa()
+FOREIGN_KEY = _rsa()
+
+
+def _jwk(key: rsa.RSAPrivateKey, kid: str) -> dict[str, Any]:
+    jwk: dict[str, Any] = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key()))
+    return jwk | {"kid": kid, "use": "sig", "alg": "RS256"}
+
+
+class Idp:
+    """The realm's JWKS endpoint, counting fetches, and able to go down."""
+
+    def __init__(self) -> None:
+        self.keys = [_jwk(REALM_KEY, "realm-1")]
+        self.fetches = 0
+        self.down = False
+        self.other_urls: list[str] = []
+
+    def handler(self, request: httpx.Request) -> httpx.Response:
+        if str(request.url) != JWKS_URL:
+            self.other_urls.append(str(request.url))
+            return httpx.Response(404)
+        if self.down:
+            raise httpx.ConnectError("keycloak is down")
+        self.fetches += 1
+        return httpx.Response(200, json={"keys": self.keys})
+
+
+@pytest.fixture
+def idp() -> Idp:
+    return Idp()
+
+
+@pytest.fixture
+async def verifier(idp: Idp) -> AsyncIterator[TokenVerifier]:
+    client = httpx.AsyncClient(transport=httpx.MockTransport(idp.handler))
+    cache = JwksCache(client, JWKS_URL, refetch_floor_s=60.0)
+    assert await cache.refresh()  # as the gateway does at start-up
+    yield TokenVerifier(cache, ISSUER, AUDIENCE, ["RS256", "ES256"], leeway_s=5)
+    await client.aclose()
+
+
+def _claims(**over: Any) -> dict[str, Any]:
+    now = int(time.time())
+    base = {
+        "iss": ISSUER,
+        "aud": AUDIENCE,
+        "sub": "svc-1",
+        "azp": "line-monitor",
+        "typ": "Bearer",
+        "iat": now,
+        "exp": now + 300,
+        "realm_access": {"roles": ["operator"]},
+        "resource_access": {"plant-app": {"roles": ["reader"]}},
+        "site": "plant-a",
+        "clearance": "internal",
+    }
+    return {k: v for k, v in (base | over).items() if v is not None}
+
+
+def _token(
+    claims: dict[str, Any] | None = None,
+    key: Any = REALM_KEY,
+    kid: str = "realm-1",
+    alg: str = "RS256",
+    headers: dict[str, Any] | None = None,
+) -> str:
+    return jwt.encode(
+        claims or _claims(), key, algorithm=alg, headers={"kid": kid, **(headers or {})}
+    )
+
+
+def _b64(data: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+
+async def _refused(verifier: TokenVerifier, token: str, code: str = "invalid_token") -> str:
+    with pytest.raises(Unauthenticated) as caught:
+        await verifier.verify(f"Bearer {token}")
+    assert caught.value.status == 401
+    assert caught.value.code == code
+    return caught.value.message
+
+
+async def test_allow_a_valid_token_and_map_its_claims(verifier: TokenVerifier) -> None:
+    subject = await verifier.verify(f"Bearer {_token()}")
+    assert subject.sub == "svc-1"
+    assert subject.client_id == "line-monitor"
+    assert subject.roles == ("operator", "plant-app:reader")
+    assert (subject.site, subject.clearance) == ("plant-a", "internal")
+
+
+async def test_allow_an_audience_list_that_contains_the_gateway(verifier: TokenVerifier) -> None:
+    token = _token(_claims(aud=["account", AUDIENCE]))
+    assert (await verifier.verify(f"Bearer {token}")).client_id == "line-monitor"
+
+
+async def test_deny_alg_none(verifier: TokenVerifier) -> None:
+    header = _b64({"alg": "none", "typ": "JWT", "kid": "realm-1"})
+    await _refused(verifier, f"{header}.{_b64(_claims())}.")
+
+
+async def test_deny_hs256_signed_with_the_realms_public_key(verifier: TokenVerifier) -> None:
+    public_pem = REALM_KEY.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    import hashlib
+    import hmac
+
+    header = _b64({"alg": "HS256", "typ": "JWT", "kid": "realm-1"})
+    payload = _b64(_claims())
+    mac = hmac.new(public_pem, f"{header}.{payload}".encode(), hashlib.sha256).digest()
+    signature = base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
+    await _refused(verifier, f"{header}.{payload}.{signature}")
+
+
+async def test_deny_a_token_signed_by_a_foreign_key_with_the_realms_kid(
+    verifier: TokenVerifier,
+) -> None:
+    message = await _refused(verifier, _token(key=FOREIGN_KEY))
+    assert "Signature" in message or "signature" in message
+
+
+async def test_deny_an_ec_token_claiming_an_rsa_kid(verifier: TokenVerifier) -> None:
+    ec_key = ec.generate_private_key(ec.SECP256R1())
+    await _refused(verifier, _token(key=ec_key, alg="ES256"))
+
+
+async def test_deny_an_expired_token(verifier: TokenVerifier) -> None:
+    now = int(time.time())
+    await _refused(verifier, _token(_claims(iat=now - 900, exp=now - 60)), code="token_expired")
+
+
+async def test_allow_clock_skew_within_the_leeway(verifier: TokenVerifier) -> None:
+    now = int(time.time())
+    token = _token(_claims(iat=now - 300, exp=now - 2))
+    assert (await verifier.verify(f"Bearer {token}")).sub == "svc-1"
+
+
+async def test_deny_a_token_not_yet_valid(verifier: TokenVerifier) -> None:
+    await _refused(verifier, _token(_claims(nbf=int(time.time()) + 600)))
+
+
+async def test_deny_a_wrong_issuer(verifier: TokenVerifier) -> None:
+    await _refused(verifier, _token(_claims(iss=ISSUER + "-evil")))
+
+
+async def test_deny_a_wrong_or_missing_audience(verifier: TokenVerifier) -> None:
+    await _refused(verifier, _token(_claims(aud="account")))
+    await _refused(verifier, _token(_claims(aud=None)))
+
+
+async def test_deny_a_refresh_or_id_token(verifier: TokenVerifier) -> None:
+    await _refused(verifier, _token(_claims(typ="Refresh")))
+    await _refused(verifier, _token(_claims(typ="ID")))
+
+
+async def test_deny_an_unknown_kid_and_refetch_at_most_once_per_floor(
+    verifier: TokenVerifier, idp: Idp
+) -> None:
+    await verifier.verify(f"Bearer {_token()}")
+    assert idp.fetches == 1
+    for _ in range(5):
+        await _refused(verifier, _token(key=FOREIGN_KEY, kid="attacker-kid"))
+    assert idp.fetches == 2  # one refetch for the unknown kid, then the floor holds
+
+
+async def test_allow_a_rotated_key_after_one_refetch(verifier: TokenVerifier, idp: Idp) -> None:
+    await verifier.verify(f"Bearer {_token()}")
+    idp.keys.append(_jwk(FOREIGN_KEY, "realm-2"))
+    subject = await verifier.verify(f"Bearer {_token(key=FOREIGN_KEY, kid='realm-2')}")
+    assert subject.sub == "svc-1"
+    assert idp.fetches == 2
+
+
+async def test_allow_cached_keys_while_keycloak_is_down(verifier: TokenVerifier, idp: Idp) -> None:
+    await verifier.verify(f"Bearer {_token()}")
+    idp.down = True
+    assert (await verifier.verify(f"Bearer {_token()}")).sub == "svc-1"
+
+
+@pytest.mark.parametrize("header", ["jku", "x5u", "jwk"])
+async def test_deny_keys_offered_in_the_token_header(
+    verifier: TokenVerifier, idp: Idp, header: str
+) -> None:
+    attacker = _jwk(FOREIGN_KEY, "attacker")
+    value = attacker if header == "jwk" else "https://attacker.test/keys"
+    await _refused(verifier, _token(key=FOREIGN_KEY, kid="attacker", headers={header: value}))
+    assert idp.other_urls == []  # the offered URL was never fetched
+
+
+@pytest.mark.parametrize("header", ["jku", "x5u"])
+async def test_allow_a_realm_token_whose_url_headers_are_ignored(
+    verifier: TokenVerifier, idp: Idp, header: str
+) -> None:
+    token = _token(headers={header: "https://attacker.test/keys"})
+    assert (await verifier.verify(f"Bearer {token}")).sub == "svc-1"
+    assert idp.other_urls == []
+
+
+@pytest.mark.parametrize(
+    "value", ["Bearer not-a-jwt", "Bearer a.b.c", "Bearer ", "Basic dXNlcjpwdw==", "token"]
+)
+async def test_deny_malformed_authorization(verifier: TokenVerifier, value: str) -> None:
+    with pytest.raises(Unauthenticated):
+        await verifier.verify(value)
+
+
+async def test_deny_a_missing_token(verifier: TokenVerifier) -> None:
+    with pytest.raises(Unauthenticated) as caught:
+        await verifier.verify(None)
+    assert caught.value.code == "missing_token"
+    assert caught.value.headers()["WWW-Authenticate"].startswith("Bearer")

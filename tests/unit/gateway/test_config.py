@@ -1,0 +1,87 @@
+"""The gateway refuses to start on missing or unsafe settings, naming the setting."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from pydantic import ValidationError
+
+from sovstack.cli import cli
+from sovstack.core.config import Settings
+
+UPSTREAM = [
+    {"id": "gpu-1", "model": "tiny-llama", "url": "http://127.0.0.1:8100", "site": "plant-a"}
+]
+
+
+def _settings(**over: Any) -> Settings:
+    base: dict[str, Any] = {
+        "oidc_issuer": "http://127.0.0.1:8180/realms/plant",
+        "opa_url": "http://127.0.0.1:8181",
+        "audit_dir": "/srv/audit",
+        "audit_signing_key": "/srv/audit.key",
+        "upstreams": UPSTREAM,
+        "allow_plain_http": True,
+    }
+    return Settings(**(base | over))
+
+
+def test_defaults_are_safe() -> None:
+    s = _settings()
+    assert s.oidc_algorithms == ["RS256", "PS256", "ES256"]
+    assert s.jwks_url == "http://127.0.0.1:8180/realms/plant/protocol/openid-connect/certs"
+
+
+@pytest.mark.parametrize(
+    "missing", ["oidc_issuer", "opa_url", "audit_dir", "audit_signing_key", "upstreams"]
+)
+def test_each_required_setting_is_named_when_missing(missing: str) -> None:
+    values = {
+        "oidc_issuer": "x",
+        "opa_url": "x",
+        "audit_dir": "/a",
+        "audit_signing_key": "/k",
+        "upstreams": UPSTREAM,
+        "allow_plain_http": True,
+    }
+    del values[missing]
+    with pytest.raises(ValidationError) as caught:
+        Settings(**values)  # type: ignore[arg-type]
+    assert missing in str(caught.value)
+
+
+@pytest.mark.parametrize("algs", [["HS256"], ["none"], ["RS256", "HS512"], []])
+def test_symmetric_or_none_algorithms_are_refused(algs: list[str]) -> None:
+    with pytest.raises(ValidationError, match="only asymmetric"):
+        _settings(oidc_algorithms=algs)
+
+
+def test_plain_http_must_be_asked_for_and_stays_on_loopback() -> None:
+    with pytest.raises(ValidationError, match="serves HTTPS"):
+        _settings(allow_plain_http=False)
+    with pytest.raises(ValidationError, match="loopback only"):
+        _settings(host="0.0.0.0")  # noqa: S104 -- the value under test
+
+
+def test_the_cli_names_missing_settings_without_a_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in list(os.environ):
+        if name.startswith("SOVSTACK_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("SOVSTACK_CONFIG_FILE", "")  # the CLI sets it; restored after the test
+    config = tmp_path / "gateway.yaml"
+    config.write_text("opa_url: http://127.0.0.1:8181\nallow_plain_http: true\n")
+    from sovstack.core.config import get_settings
+
+    get_settings.cache_clear()
+    result = CliRunner().invoke(cli, ["gateway", "--config", str(config)])
+    get_settings.cache_clear()
+    assert result.exit_code == 1
+    assert "oidc_issuer (SOVSTACK_OIDC_ISSUER): missing" in result.output
+    assert "audit_dir" in result.output
+    assert "Traceback" not in result.output
