@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP) ## Create or update the project's virtualenv (.venv)
 
-deps: venv ## Fetch OPA, Keycloak, vLLM (CPU) and the tiny model into .cache/
+deps: venv ## Fetch OPA, Regal, Keycloak, vLLM (CPU) and the tiny model into .cache/
 	$(SOV) deps
 
 dev: deps ## Bring the whole request path up on this machine; writes .sovstack/dev.json
