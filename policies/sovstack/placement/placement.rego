@@ -13,6 +13,7 @@
 # custom:
 #   controls:
 #     - nist_800_53_rev5/AC-3
+#     - nist_800_53_rev5/AC-4
 #     - nist_800_53_rev5/SC-7
 package sovstack.placement
 

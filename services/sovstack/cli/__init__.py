@@ -12,6 +12,7 @@ import click
 from sovstack import __version__
 from sovstack.cli.deps import deps
 from sovstack.cli.dev import dev
+from sovstack.cli.policy import policy
 
 __all__ = ["cli", "main"]
 
@@ -28,6 +29,7 @@ def cli() -> None:
 
 cli.add_command(deps)
 cli.add_command(dev)
+cli.add_command(policy)
 
 
 def main() -> None:
