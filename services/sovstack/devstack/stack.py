@@ -19,6 +19,7 @@ from typing import Any
 from sovstack.devstack import components, process, realm
 from sovstack.devstack.paths import Paths
 from sovstack.devstack.process import ComponentError, Launch, Running
+from sovstack.policy import serve as policy_serve
 
 __all__ = ["DevPorts", "down", "status", "up"]
 
@@ -95,7 +96,7 @@ def up(paths: Paths, echo: Echo, ports: DevPorts | None = None) -> dict[str, Any
     paths.state.mkdir(parents=True, exist_ok=True)
     clients = realm.demo_clients()
     launches: list[Launch] = [
-        components.opa(paths, ports.opa, [paths.policies]),
+        policy_serve.dev_opa(paths, ports.opa, echo),  # the signed bundle, verified
         components.keycloak(
             paths,
             ports.keycloak,
