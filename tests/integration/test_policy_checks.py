@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import json
 import shutil
+import tarfile
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from sovstack.cli import cli
 from sovstack.devstack.paths import Paths
 from sovstack.policy import PolicyError, bundle, checks, keys
 from sovstack.policy.tree import PolicyTree
@@ -133,3 +136,21 @@ def test_the_revision_names_the_content(
     changed = bundle.build(project_paths, pair.private, tmp_path / "3.tar.gz", tree)
     assert changed.revision != first.revision
     assert first.roots == ("plant", "sovstack", "system/log")
+
+
+def test_the_bundle_command_writes_a_signed_bundle_and_names_its_revision(
+    project_paths: Paths, tmp_path: Path
+) -> None:
+    runner = CliRunner()
+    made = runner.invoke(cli, ["policy", "keygen", "--out-dir", str(tmp_path / "keys")])
+    assert made.exit_code == 0, made.output
+    out = tmp_path / "policy.tar.gz"
+    built = runner.invoke(cli, ["policy", "bundle", "--root", str(project_paths.root),
+                                "--signing-key", str(tmp_path / "keys" / "policy-signing.key"),
+                                "--out", str(out)])  # fmt: skip
+    assert built.exit_code == 0, built.output
+    with tarfile.open(out) as tar:
+        names = set(tar.getnames())
+        manifest = json.loads(tar.extractfile("/.manifest").read())  # type: ignore[union-attr]  # a file
+    assert {"/.signatures.json", "/.manifest", "/data.json", "/sovstack/decision.rego"} <= names
+    assert f"revision  {manifest['revision']}" in built.output

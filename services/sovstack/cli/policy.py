@@ -66,24 +66,24 @@ def test_(root: Path | None) -> None:
 
 
 @policy.command()
-@_root
 @click.option(
     "--out-dir",
     type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Where to write the key pair (default: ROOT/.sovstack/keys).",
+    required=True,
+    help="Where to write the key pair; somewhere kept and backed up, not a build folder.",
 )
 @click.option("--force", is_flag=True, help="Replace an existing key pair.")
 @friendly
 @_policy_errors
-def keygen(root: Path | None, out_dir: Path | None, force: bool) -> None:
+def keygen(out_dir: Path, force: bool) -> None:
     """Make the ES256 key pair that signs the policy bundle.
 
     The private key (policy-signing.key, owner-only) stays with whoever
     approves policy changes; OPA on the nodes gets the public key
-    (policy-signing.pub) only.
+    (policy-signing.pub) only. 'make dev' makes and uses its own development
+    key; this one is for bundles that go to a site.
     """
-    pair = keys.generate(out_dir or _paths(root).state / "keys", force=force)
+    pair = keys.generate(out_dir, force=force)
     click.echo(f"private key  {pair.private}  (keep it off the nodes)")
     click.echo(f"public key   {pair.public}  (OPA verifies bundles with it)")
 
@@ -93,8 +93,8 @@ def keygen(root: Path | None, out_dir: Path | None, force: bool) -> None:
 @click.option(
     "--signing-key",
     type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Private key to sign with (default: ROOT/.sovstack/keys/policy-signing.key).",
+    required=True,
+    help="The private key to sign with (policy-signing.key from 'sovstack policy keygen').",
 )
 @click.option(
     "--out",
@@ -104,15 +104,14 @@ def keygen(root: Path | None, out_dir: Path | None, force: bool) -> None:
 )
 @friendly
 @_policy_errors
-def bundle_(root: Path | None, signing_key: Path | None, out: Path | None) -> None:
+def bundle_(root: Path | None, signing_key: Path, out: Path | None) -> None:
     """Build the signed OPA bundle from policies/ (tests left out).
 
     Its revision is the sovstack version plus a hash of its content. The
     policy data is checked for consistency first.
     """
     paths = _paths(root)
-    key = signing_key or keys.key_pair(paths.state / "keys").private
-    built = bundle.build(paths, key, out or paths.state / "policy-bundle.tar.gz")
+    built = bundle.build(paths, signing_key, out or paths.state / "policy-bundle.tar.gz")
     click.echo(f"bundle    {built.path}")
     click.echo(f"revision  {built.revision}")
     click.echo(f"roots     {', '.join(built.roots)}")
