@@ -8,7 +8,7 @@ SOV    := $(VENV)/bin/sovstack
 STAMP  := $(VENV)/.sovstack-installed
 
 .DEFAULT_GOAL := help
-.PHONY: help venv deps dev dev-down dev-status lint test test-unit test-integration clean
+.PHONY: help venv deps dev dev-down dev-status lint policy-test test test-unit test-integration clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP) ## Create or update the project's virtualenv (.venv)
 
-deps: venv ## Fetch OPA, Keycloak, vLLM (CPU) and the tiny model into .cache/
+deps: venv ## Fetch OPA, Regal, Keycloak, vLLM (CPU) and the tiny model into .cache/
 	$(SOV) deps
 
 dev: deps ## Bring the whole request path up on this machine; writes .sovstack/dev.json
@@ -38,13 +38,17 @@ lint: venv ## ruff (lint and format) and mypy --strict on services/
 	$(VENV)/bin/ruff format --check services tests
 	$(VENV)/bin/mypy
 
+policy-test: venv ## Rego: opa fmt, opa check --strict, regal lint, opa test (100% coverage), controls
+	$(SOV) deps --only opa --only regal
+	$(SOV) policy test
+
 test-unit: venv ## Unit tests only: no services, seconds
 	$(PY) -m pytest tests/unit
 
 test-integration: deps ## Integration tests against real OPA, Keycloak and vLLM on loopback
 	$(PY) -m pytest tests/integration
 
-test: deps lint ## The whole test suite (lint, unit, integration)
+test: deps lint policy-test ## The whole test suite (lint, policies, unit, integration)
 	$(PY) -m pytest tests/unit tests/integration
 
 clean: ## Remove the virtualenv and dev-stack state (keeps the .cache/ of fetched components)

@@ -1,42 +1,128 @@
 # METADATA
-# title: Gateway decision (interim)
-# description: >-
-#   A minimal decision until the full policy set lands: callers with a
-#   working role may send known classifications to replicas at their own site.
+# title: sovstack authorization
+# description: |
+#   The decision the gateway asks OPA for on every request
+#   (POST /v1/data/sovstack/decision), and the list of models it shows a
+#   caller (POST /v1/data/sovstack/visible_models). Both come from the same
+#   rules: model access by role (sovstack.access), data classification and
+#   clearance (sovstack.classification), and where data may be processed
+#   (sovstack.placement). Everything a plant decides lives in
+#   policies/data/; nothing here names a model, a role or a site.
+# custom:
+#   controls:
+#     - nist_800_53_rev5/AC-3
+#     - nist_800_53_rev5/SC-7
+#     - nist_800_53_rev5/SC-28
 package sovstack
 
-import rego.v1
+import data.sovstack.access
+import data.sovstack.classification
+import data.sovstack.placement
 
-_working_roles := {"operator", "engineer", "data-steward"}
+_kind := object.get(input, ["action", "kind"], null)
 
-_known_classes := {"public", "internal", "confidential", "restricted"}
-
-_role_ok if {
-	some role in input.subject.roles
-	role in _working_roles
-}
-
-_class_ok if input.data_classification in _known_classes
-
-_replicas := [r.id | some r in input.replicas; r.site == input.subject.site]
-
-default decision := {"allow": false, "reasons": ["no working role"], "obligations": {}, "allowed_replicas": []}
-
-decision := {"allow": false, "reasons": ["unknown data classification"], "obligations": {}, "allowed_replicas": []} if {
-	_role_ok
-	not _class_ok
-}
-
+# METADATA
+# title: decision
+# description: |
+#   Always an object: allow, the reasons (why allowed or why denied, in
+#   words an auditor reads), the obligations the gateway must keep
+#   (store_content: keep the prompt and completion encrypted in the audit log;
+#   max_tokens: cap the answer, or null), and the ids of the offered replicas
+#   the request may go to (empty when denied).
+# entrypoint: true
+# custom:
+#   controls:
+#     - nist_800_53_rev5/AC-3
+#     - nist_800_53_rev5/AU-3
+#     - nist_800_53_rev5/SC-28
 decision := {
-	"allow": count(_replicas) > 0,
-	"reasons": ["working role, known classification, replica at the caller's site"],
-	"obligations": {"store_content": input.data_classification == "restricted", "max_tokens": null},
-	"allowed_replicas": _replicas,
-} if {
-	_role_ok
-	_class_ok
+	"allow": allow,
+	"reasons": reasons,
+	"obligations": {
+		"store_content": classification.store_content,
+		"max_tokens": access.max_tokens,
+	},
+	"allowed_replicas": allowed_replicas,
 }
 
-default visible_models := []
+# METADATA
+# title: allow
+# description: |
+#   Listing the models needs a role that allows it. Any other request needs a
+#   role that allows this kind of request on this model, a known
+#   classification the caller's clearance covers, a model approved for it,
+#   and at least one offered replica that may take it.
+# scope: document
+default allow := false
 
-visible_models := sort({r.model | some r in input.replicas; r.site == input.subject.site}) if _role_ok
+allow if {
+	_kind == "models"
+	access.granted
+}
+
+allow if {
+	_kind != "models"
+	access.granted
+	classification.cleared
+	placement.model_approved
+	count(placement.eligible) > 0
+}
+
+# METADATA
+# title: reasons
+# description: Why the request is allowed, or every reason it is denied.
+# scope: document
+reasons := sort(_grounds) if allow
+
+reasons := sort(_denials) if not allow
+
+_grounds := access.grounds if _kind == "models"
+
+_grounds := (access.grounds | classification.grounds) | placement.grounds if _kind != "models"
+
+_denials := access.denials if _kind == "models"
+
+_denials := (access.denials | classification.denials) | placement.denials if _kind != "models"
+
+# METADATA
+# title: allowed_replicas
+# description: The ids of the offered replicas this request may be sent to, in order; empty unless allowed.
+# scope: document
+default allowed_replicas := []
+
+allowed_replicas := sort(placement.eligible) if {
+	_kind != "models"
+	allow
+}
+
+# METADATA
+# title: visible_models
+# description: |
+#   The models GET /v1/models lists for this caller: every declared model the
+#   decision would allow it to use for some kind of request its roles allow,
+#   with the classification it sent (or the default). When it sent none and
+#   there is no default, a model is listed if some classification would do.
+# entrypoint: true
+# custom:
+#   controls:
+#     - nist_800_53_rev5/AC-3
+visible_models := sort(_usable_models)
+
+_usable_models contains model if {
+	some model, _ in data.plant.models
+	some kind in access.actions
+	kind != "models"
+	some class in _classifications_to_try
+
+	# Evaluating the decision itself for each model is what keeps this list and
+	# the decision from ever disagreeing; a handful of models makes it cheap.
+	# regal ignore:with-outside-test-context
+	allow with input.model as model with input.action.kind as kind with input.data_classification as class
+}
+
+_classifications_to_try contains classification.effective
+
+_classifications_to_try contains name if {
+	not classification.effective
+	some name, _ in data.plant.classifications
+}

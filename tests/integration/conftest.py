@@ -18,6 +18,8 @@ import pytest
 from sovstack.devstack import components, process, realm
 from sovstack.devstack.paths import Paths
 from sovstack.devstack.process import Launch
+from sovstack.devstack.stack import DEV_REPLICA, DEV_SITE
+from sovstack.policy import serve as policy_serve
 from tests.integration.gateway_harness import Gateway, run_gateway
 
 
@@ -121,10 +123,10 @@ def vllm_server(project_paths: Paths, tmp_path_factory: pytest.TempPathFactory) 
 
 @pytest.fixture(scope="session")
 def policy_opa(project_paths: Paths, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    """A real OPA serving the project's own policies and data."""
+    """A real OPA serving the project's policies as make dev does: a signed bundle, verified."""
     work = tmp_path_factory.mktemp("policy-opa")
     port = process.free_port()
-    launch = components.opa(project_paths, port, [project_paths.policies])
+    launch = policy_serve.dev_opa(Paths(project_paths.root, work), port, lambda _: None)
     for running in _serve(launch, work / "opa.log"):
         yield Served(url=f"http://127.0.0.1:{port}", log=running.log)
 
@@ -132,11 +134,11 @@ def policy_opa(project_paths: Paths, tmp_path_factory: pytest.TempPathFactory) -
 def dev_upstreams(vllm: Served) -> list[dict[str, object]]:
     return [
         {
-            "id": "cpu-1",
+            "id": DEV_REPLICA,
             "model": components.VLLM_MODEL_NAME,
             "url": vllm.url,
-            "site": "plant-a",
-            "jurisdiction": "local",
+            "site": DEV_SITE,
+            "jurisdiction": "DE",
             "hosting": "on-prem",
         }
     ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -82,11 +83,13 @@ def test_every_request_is_audited_with_tokens_and_response_digest(
     assert done["client"] == "line-monitor" and done["site"] == "plant-a"
     assert done["data_classification"] == "internal"
     assert done["tokens"]["completion"] == 5
-    assert done["status"] == 200 and done["replica"] == "cpu-1"
+    assert done["status"] == 200 and done["replica"] == "gpu-1"
     import hashlib
 
     assert done["completion_sha256"] == hashlib.sha256(response.content).hexdigest()
     assert events["accepted"]["decision"]["allow"] is True
+    # The signed bundle's revision (version + content hash) names the policy that decided.
+    assert re.fullmatch(r"\d+\.\d+\.\d+\+[0-9a-f]{16}", done["decision"]["policy_revision"])
 
 
 def test_the_audit_log_verifies_offline(gateway: Gateway, keycloak_server: KeycloakServed) -> None:
@@ -262,3 +265,22 @@ def test_http_is_not_served_on_the_https_port(gateway: Gateway) -> None:
         httpx.get(
             gateway.url.replace("https://", "http://") + "/healthz", trust_env=False, timeout=5
         )
+
+
+def test_deny_plant_b_restricted_data_to_a_plant_a_replica(
+    gateway: Gateway, keycloak_server: KeycloakServed, vllm_server: Served
+) -> None:
+    # quality-lab is at plant B; the only replica here is at plant A, and no
+    # agreement lets restricted data cross: sovereignty is the policy's decision.
+    before = upstream_calls(vllm_server.url)
+    sdk = _sdk(gateway, keycloak_server.token("quality-lab"), classification="restricted")
+    with pytest.raises(openai.PermissionDeniedError):
+        sdk.chat.completions.create(model=VLLM_MODEL_NAME, messages=CHAT["messages"])  # type: ignore[arg-type]
+    assert upstream_calls(vllm_server.url) == before
+    internal = _sdk(gateway, keycloak_server.token("quality-lab"), classification="internal")
+    reply = internal.chat.completions.create(
+        model=VLLM_MODEL_NAME,
+        messages=CHAT["messages"],
+        max_tokens=2,  # type: ignore[arg-type]
+    )
+    assert reply.usage is not None and reply.usage.completion_tokens == 2

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from sovstack.devstack import components, process
+from sovstack.devstack import process
 from sovstack.devstack.components import VLLM_MODEL_NAME
 from sovstack.devstack.paths import Paths
+from sovstack.policy import serve as policy_serve
 from tests.integration.conftest import KeycloakServed, Served, dev_upstreams
 from tests.integration.gateway_harness import Gateway, run_gateway, upstream_calls
 
@@ -25,9 +26,8 @@ CHAT = {
 def own_opa(project_paths: Paths, tmp_path: Path) -> Iterator[process.Running]:
     """An OPA of this test's own, so that the test may stop it."""
     port = process.free_port()
-    running = process.start(
-        components.opa(project_paths, port, [project_paths.policies]), tmp_path / "opa.log"
-    )
+    launch = policy_serve.dev_opa(Paths(project_paths.root, tmp_path), port, lambda _: None)
+    running = process.start(launch, tmp_path / "opa.log")
     try:
         process.wait_ready(running)
         yield running
@@ -99,20 +99,23 @@ def test_a_dead_replica_is_skipped_and_requests_still_succeed(
     own_opa: process.Running,
     vllm_server: Served,
 ) -> None:
-    dead = dev_upstreams(vllm_server)[0] | {
-        "id": "cpu-dead",
+    # quality-lab (plant B) may send internal data to plant B's replica and, under
+    # agreement DSA-2026-014, to plant A's: both are allowed; plant B's is dead.
+    alive = dev_upstreams(vllm_server)[0]
+    dead = alive | {
+        "id": "gpu-b1",
+        "site": "plant-b",
         "url": f"http://127.0.0.1:{process.free_port()}",
     }
-    upstreams = [dead, *dev_upstreams(vllm_server)]
     opa_url = f"http://127.0.0.1:{own_opa.launch.port}"
     with run_gateway(
-        project_paths, tmp_path / "gw", keycloak_server.issuer, opa_url, upstreams
+        project_paths, tmp_path / "gw", keycloak_server.issuer, opa_url, [dead, alive]
     ) as gw:
-        token = keycloak_server.token("line-monitor")
+        token = keycloak_server.token("quality-lab")
         statuses = [_post(gw, token)[0] for _ in range(4)]
         assert statuses == [200] * 4
-        replicas = {r["replica"] for r in gw.records() if r["event"] == "completed"}
-        assert replicas == {"cpu-1"}
+        done = [r for r in gw.records() if r["event"] == "completed"]
+        assert [r["replica"] for r in done] == ["gpu-1"] * 4
 
 
 def test_a_client_over_its_rate_gets_429(

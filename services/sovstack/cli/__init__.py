@@ -15,6 +15,7 @@ from sovstack.cli.deps import deps
 from sovstack.cli.dev import dev
 from sovstack.cli.gateway import gateway
 from sovstack.cli.pki import pki
+from sovstack.cli.policy import policy
 
 __all__ = ["cli", "main"]
 
@@ -34,6 +35,7 @@ cli.add_command(deps)
 cli.add_command(dev)
 cli.add_command(gateway)
 cli.add_command(pki)
+cli.add_command(policy)
 
 
 def main() -> None:

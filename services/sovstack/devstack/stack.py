@@ -20,12 +20,15 @@ from sovstack.devstack import components, process, realm
 from sovstack.devstack.gatewaysetup import prepare_gateway
 from sovstack.devstack.paths import Paths
 from sovstack.devstack.process import ComponentError, Launch, Running
+from sovstack.policy import serve as policy_serve
 
 __all__ = ["DevPorts", "down", "status", "up"]
 
 Echo = Callable[[str], None]
 
-# The site the dev stack's one vLLM replica stands at (the demo policy data knows it).
+# The dev stack's one vLLM replica, as the demo policy data declares it
+# (policies/data/models.json): the policy refuses replicas it does not know.
+DEV_REPLICA = "gpu-1"
 DEV_SITE = "plant-a"
 
 
@@ -100,7 +103,7 @@ def up(paths: Paths, echo: Echo, ports: DevPorts | None = None) -> dict[str, Any
     paths.state.mkdir(parents=True, exist_ok=True)
     clients = realm.demo_clients()
     launches: list[Launch] = [
-        components.opa(paths, ports.opa, [paths.policies]),
+        policy_serve.dev_opa(paths, ports.opa, echo),  # the signed bundle, verified
         components.keycloak(
             paths,
             ports.keycloak,
@@ -117,8 +120,8 @@ def up(paths: Paths, echo: Echo, ports: DevPorts | None = None) -> dict[str, Any
         _start_all(paths, launches, started, echo)
         files = prepare_gateway(
             paths.state, ports.gateway, info["keycloak"]["issuer"], info["opa_url"],
-            [{"id": "local-cpu-1", "model": r["model"], "url": r["url"], "site": DEV_SITE,
-              "jurisdiction": "local", "hosting": "on-prem"} for r in info["vllm"]],
+            [{"id": DEV_REPLICA, "model": r["model"], "url": r["url"], "site": DEV_SITE,
+              "jurisdiction": "DE", "hosting": "on-prem"} for r in info["vllm"]],
         )  # fmt: skip
         _start_all(paths, [components.gateway(paths, ports.gateway, files.config, files.ca_file)],
                    started, echo)  # fmt: skip

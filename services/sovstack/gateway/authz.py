@@ -67,6 +67,17 @@ def _parse(result: Any) -> Decision:
     )
 
 
+def _revision(provenance: Any) -> str | None:
+    """The revision of the bundle(s) behind a decision, from OPA's provenance block."""
+    bundles = provenance.get("bundles") if isinstance(provenance, dict) else None
+    if not isinstance(bundles, dict):
+        return None
+    revisions = sorted(
+        str(b["revision"]) for b in bundles.values() if isinstance(b, dict) and b.get("revision")
+    )
+    return ",".join(revisions) or None
+
+
 class PolicyClient:
     """OPA's REST API through opa-python-client, with deny-by-default semantics."""
 
@@ -81,7 +92,6 @@ class PolicyClient:
         self._timeout = timeout_s
         self._ttl = cache_ttl_s
         self._cache: dict[str, tuple[float, Decision]] = {}
-        self.revision: str | None = None
 
     async def start(self) -> None:
         await self._opa._init_session()  # the async-with entry point, without its scope
@@ -89,11 +99,13 @@ class PolicyClient:
     async def close(self) -> None:
         await self._opa.close_connection()
 
-    async def _query(self, path: str, input_: dict[str, Any]) -> dict[str, Any]:
+    async def _query(
+        self, path: str, input_: dict[str, Any], params: dict[str, bool] | None = None
+    ) -> dict[str, Any]:
         package, _, rule = path.rpartition("/")
         try:
             async with asyncio.timeout(self._timeout):
-                answer: dict[str, Any] = await self._opa.query_rule(input_, package, rule)
+                answer: dict[str, Any] = await self._opa.query_rule(input_, package, rule, params)
         except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
             raise Unavailable(
                 "the policy service is unavailable; the request was not processed",
@@ -108,11 +120,12 @@ class PolicyClient:
             hit = self._cache.get(key)
             if hit is not None and hit[0] > time.monotonic():
                 return hit[1]
-        answer = await self._query(self._decision_path, input_)
+        # provenance: OPA names the bundle revision that made this decision.
+        answer = await self._query(self._decision_path, input_, {"provenance": True})
         decision = _parse(answer.get("result"))
         decision = Decision(
             decision.allow, decision.reasons, decision.obligations, decision.allowed_replicas,
-            revision=self.revision,
+            revision=_revision(answer.get("provenance")),
         )  # fmt: skip
         if key:
             if len(self._cache) > 10_000:

@@ -1,0 +1,80 @@
+# METADATA
+# title: Consistency of the policy data
+# description: |
+#   The mistakes a person editing policies/data/ can make that the decision
+#   rules would otherwise quietly read as "grants nothing" or "never
+#   expires": a name that refers to nothing declared, a date that does not
+#   parse, two classifications with the same rank. `sovstack policy bundle`
+#   refuses to build while `problems` is not empty.
+# custom:
+#   controls:
+#     - nist_800_53_rev5/AC-3
+package sovstack.consistency
+
+# The kinds of request the gateway asks about (its contract, not plant data).
+_kinds := {"chat", "completions", "embeddings", "models"}
+
+_dated contains [sprintf("role %v", [name]), role] if some name, role in data.plant.roles
+
+_dated contains [sprintf("data-sharing agreement %v", [agreement.id]), agreement] if {
+	some agreement in data.plant.data_sharing_agreements
+}
+
+# METADATA
+# title: problems
+# description: Every inconsistency in the policy data, in words; empty when the data is sound.
+# scope: document
+problems contains msg if {
+	some name, role in data.plant.roles
+	some model in role.models
+	not data.plant.models[model]
+	msg := sprintf("role %v names model %v, which is not declared", [name, model])
+}
+
+problems contains msg if {
+	some name, role in data.plant.roles
+	some action in role.actions
+	not action in _kinds
+	msg := sprintf("role %v names the action %v; the gateway asks only for %v", [name, action, sort(_kinds)])
+}
+
+problems contains msg if {
+	some [what, grant] in _dated
+	not time.parse_rfc3339_ns(grant.valid_until)
+	msg := sprintf("%v: valid_until %v is not an RFC 3339 date", [what, grant.valid_until])
+}
+
+problems contains msg if {
+	some id, replica in data.plant.replicas
+	not data.plant.models[replica.model]
+	msg := sprintf("replica %v serves model %v, which is not declared", [id, replica.model])
+}
+
+problems contains msg if {
+	some name, model in data.plant.models
+	not data.plant.classifications[model.max_classification]
+	msg := sprintf("model %v: max_classification %v is not a declared classification", [name, model.max_classification])
+}
+
+problems contains msg if {
+	some agreement in data.plant.data_sharing_agreements
+	some class in agreement.classifications
+	not data.plant.classifications[class]
+	msg := sprintf("data-sharing agreement %v names %v, which is not a declared classification", [agreement.id, class])
+}
+
+problems contains msg if {
+	some name, class in data.plant.classifications
+	some other, other_class in data.plant.classifications
+	name < other
+	class.rank == other_class.rank
+	msg := sprintf("classifications %v and %v share rank %v", [name, other, class.rank])
+}
+
+problems contains msg if {
+	some setting in ["classification_when_missing", "clearance_when_missing"]
+	value := data.plant[setting]
+	value != null
+	not data.plant.classifications[value]
+	msg := sprintf("%v is %v, which is not a declared classification", [setting, value])
+}

@@ -1,0 +1,52 @@
+package sovstack.consistency_test
+
+import data.sovstack.consistency
+
+test_allow_the_shipped_plant_data if {
+	consistency.problems == set()
+}
+
+test_deny_a_role_naming_an_undeclared_model if {
+	roles := {"operator": {"models": ["tiny-lama"], "actions": ["chat"]}}
+	count(consistency.problems) == 1 with data.plant.roles as roles
+}
+
+test_deny_a_role_naming_an_unknown_action if {
+	roles := {"operator": {"models": ["tiny-llama"], "actions": ["chat", "fine-tune"]}}
+	count(consistency.problems) == 1 with data.plant.roles as roles
+}
+
+test_deny_a_role_whose_expiry_does_not_parse if {
+	roles := {"contractor": {"models": [], "actions": [], "valid_until": "31.03.2027"}}
+	count(consistency.problems) == 1 with data.plant.roles as roles
+}
+
+test_deny_an_agreement_whose_expiry_does_not_parse if {
+	agreements := [{"id": "X", "from_site": "a", "to_site": "b", "classifications": [], "valid_until": "soon"}]
+	count(consistency.problems) == 1 with data.plant.data_sharing_agreements as agreements
+}
+
+test_deny_a_replica_of_an_undeclared_model if {
+	replicas := {"gpu-9": {"model": "llama-405b", "site": "plant-a", "jurisdiction": "DE", "hosting": "on-prem"}}
+	count(consistency.problems) == 1 with data.plant.replicas as replicas
+}
+
+test_deny_a_model_approved_up_to_an_undeclared_classification if {
+	models := object.union(data.plant.models, {"tiny-llama": {"max_classification": "secret"}})
+	count(consistency.problems) == 1 with data.plant.models as models
+}
+
+test_deny_an_agreement_naming_an_undeclared_classification if {
+	agreements := [{"id": "X", "from_site": "a", "to_site": "b", "classifications": ["secret"]}]
+	count(consistency.problems) == 1 with data.plant.data_sharing_agreements as agreements
+}
+
+test_deny_two_classifications_of_the_same_rank if {
+	classes := object.union(data.plant.classifications, {"secret": {"rank": 3}})
+	count(consistency.problems) == 1 with data.plant.classifications as classes
+}
+
+test_deny_a_default_that_is_not_a_declared_classification if {
+	count(consistency.problems) == 1 with data.plant.classification_when_missing as "normal"
+	count(consistency.problems) == 1 with data.plant.clearance_when_missing as "basic"
+}

@@ -1,0 +1,200 @@
+package sovstack_test
+
+import data.sovstack
+
+# The demo realm's clients, as the gateway describes them from their tokens.
+_line_monitor := {
+	"sub": "0b9f",
+	"client_id": "line-monitor",
+	"roles": ["operator"],
+	"site": "plant-a",
+	"clearance": "internal",
+}
+
+_process_engineering := {
+	"sub": "5d21",
+	"client_id": "process-engineering",
+	"roles": ["engineer"],
+	"site": "plant-a",
+	"clearance": "confidential",
+}
+
+_quality_lab := {
+	"sub": "77e0",
+	"client_id": "quality-lab",
+	"roles": ["engineer", "data-steward"],
+	"site": "plant-b",
+	"clearance": "restricted",
+}
+
+_audit_office := {
+	"sub": "c3aa",
+	"client_id": "audit-office",
+	"roles": ["auditor"],
+	"site": "plant-a",
+	"clearance": "internal",
+}
+
+_replicas := {
+	"gpu-1": {"id": "gpu-1", "model": "tiny-llama", "site": "plant-a", "jurisdiction": "DE", "hosting": "on-prem"},
+	"gpu-b1": {"id": "gpu-b1", "model": "tiny-llama", "site": "plant-b", "jurisdiction": "DE", "hosting": "on-prem"},
+	"gpu-2": {"id": "gpu-2", "model": "ops-llama-8b", "site": "plant-a", "jurisdiction": "DE", "hosting": "on-prem"},
+	"sovcloud-fr-1": {
+		"id": "sovcloud-fr-1",
+		"model": "ops-llama-8b",
+		"site": "sovcloud-paris",
+		"jurisdiction": "FR",
+		"hosting": "sovereign-cloud",
+	},
+}
+
+_chat(subject, model, class, replica_ids) := {
+	"subject": object.union({"groups": []}, subject),
+	"action": {"route": "/v1/chat/completions", "method": "POST", "kind": "chat"},
+	"model": model,
+	"data_classification": class,
+	"replicas": [_replicas[id] | some id in replica_ids],
+	"request": {"max_tokens": 64, "stream": false},
+}
+
+_listing(subject, class) := {
+	"subject": subject,
+	"action": {"route": "/v1/models", "method": "GET", "kind": "models"},
+	"model": null,
+	"data_classification": class,
+	"replicas": [replica | some replica in _replicas],
+	"request": {"max_tokens": null, "stream": false},
+}
+
+test_allow_line_monitor_to_chat_with_internal_data if {
+	d := sovstack.decision with input as _chat(_line_monitor, "tiny-llama", "internal", ["gpu-1", "gpu-b1"])
+	d.allow
+	d.allowed_replicas == ["gpu-1"]
+	d.obligations == {"store_content": false, "max_tokens": 256}
+	count(d.reasons) > 0
+}
+
+test_deny_line_monitor_confidential_data if {
+	d := sovstack.decision with input as _chat(_line_monitor, "tiny-llama", "confidential", ["gpu-1"])
+	not d.allow
+	d.allowed_replicas == []
+	count(d.reasons) == 1
+}
+
+test_deny_audit_office_chat_completions if {
+	d := sovstack.decision with input as _chat(_audit_office, "tiny-llama", "internal", ["gpu-1"])
+	not d.allow
+	d.allowed_replicas == []
+	d.obligations.max_tokens == null
+	count(d.reasons) == 1
+}
+
+test_allow_process_engineering_confidential_data_with_its_content_kept if {
+	req := _chat(_process_engineering, "ops-llama-8b", "confidential", ["gpu-2", "sovcloud-fr-1"])
+	d := sovstack.decision with input as req
+	d.allow
+	d.allowed_replicas == ["gpu-2"]
+	d.obligations == {"store_content": true, "max_tokens": 1024}
+}
+
+test_deny_quality_lab_restricted_data_on_plant_a_replicas if {
+	d := sovstack.decision with input as _chat(_quality_lab, "tiny-llama", "restricted", ["gpu-1"])
+	not d.allow
+	d.allowed_replicas == []
+	d.obligations.store_content
+}
+
+test_allow_quality_lab_restricted_data_on_its_own_site if {
+	d := sovstack.decision with input as _chat(_quality_lab, "tiny-llama", "restricted", ["gpu-1", "gpu-b1"])
+	d.allow
+	d.allowed_replicas == ["gpu-b1"]
+	d.obligations == {"store_content": true, "max_tokens": 2048}
+}
+
+test_allow_quality_lab_internal_data_on_plant_a_under_the_agreement if {
+	d := sovstack.decision with input as _chat(_quality_lab, "tiny-llama", "internal", ["gpu-1", "gpu-b1"])
+	d.allow
+	d.allowed_replicas == ["gpu-1", "gpu-b1"]
+}
+
+test_deny_an_unknown_classification if {
+	d := sovstack.decision with input as _chat(_quality_lab, "tiny-llama", "strictly-secret", ["gpu-b1"])
+	not d.allow
+	d.allowed_replicas == []
+}
+
+test_deny_a_missing_classification if {
+	d := sovstack.decision with input as _chat(_line_monitor, "tiny-llama", null, ["gpu-1"])
+	not d.allow
+	count(d.reasons) == 1
+}
+
+test_deny_export_controlled_data_to_every_model if {
+	subject := object.union(_quality_lab, {"clearance": "export-controlled"})
+	d := sovstack.decision with input as _chat(subject, "tiny-llama", "export-controlled", ["gpu-b1"])
+	not d.allow
+	d.obligations.store_content
+}
+
+test_deny_a_request_no_replica_was_offered_for if {
+	d := sovstack.decision with input as _chat(_line_monitor, "tiny-llama", "internal", [])
+	not d.allow
+	count(d.reasons) == 1
+}
+
+test_deny_an_empty_input_with_a_full_decision_object if {
+	d := sovstack.decision with input as {}
+	d.allow == false
+	d.allowed_replicas == []
+	d.obligations == {"store_content": false, "max_tokens": null}
+	count(d.reasons) > 0
+}
+
+test_allow_line_monitor_to_list_the_models if {
+	d := sovstack.decision with input as _listing(_line_monitor, null)
+	d.allow
+	d.allowed_replicas == []
+	d.obligations == {"store_content": false, "max_tokens": null}
+	count(d.reasons) == 1
+}
+
+test_deny_audit_office_the_model_list if {
+	d := sovstack.decision with input as _listing(_audit_office, null)
+	not d.allow
+	count(d.reasons) == 1
+}
+
+test_allow_each_caller_to_see_the_models_it_may_use if {
+	sovstack.visible_models == ["tiny-llama"] with input as _listing(_line_monitor, "internal")
+	sovstack.visible_models == ["ops-llama-8b", "tiny-llama"] with input as _listing(_process_engineering, "confidential")
+	sovstack.visible_models == ["tiny-llama"] with input as _listing(_quality_lab, "restricted")
+}
+
+test_allow_a_caller_without_a_classification_to_see_the_models_some_classification_allows if {
+	sovstack.visible_models == ["tiny-llama"] with input as _listing(_line_monitor, null)
+	sovstack.visible_models == ["ops-llama-8b", "tiny-llama"] with input as _listing(_quality_lab, null)
+}
+
+test_deny_audit_office_every_model if {
+	sovstack.visible_models == [] with input as _listing(_audit_office, "internal")
+	sovstack.visible_models == [] with input as _listing(_audit_office, null)
+}
+
+test_deny_listing_a_model_for_data_the_caller_may_not_send if {
+	sovstack.visible_models == [] with input as _listing(_line_monitor, "confidential")
+	sovstack.visible_models == [] with input as _listing(_line_monitor, "strictly-secret")
+}
+
+test_allow_the_listed_models_and_the_decision_to_agree if {
+	every subject in [_line_monitor, _process_engineering, _quality_lab, _audit_office] {
+		every class in ["public", "internal", "confidential", "restricted", "export-controlled"] {
+			listed := sovstack.visible_models with input as _listing(subject, class)
+			usable := [model |
+				some model in ["ops-llama-8b", "tiny-llama"]
+				d := sovstack.decision with input as _chat(subject, model, class, object.keys(_replicas))
+				d.allow
+			]
+			listed == usable
+		}
+	}
+}

@@ -1,0 +1,191 @@
+# METADATA
+# title: Where data may be processed
+# description: |
+#   Which model, and which of its replicas, may process this request's data.
+#   A model is approved for data up to its `max_classification`
+#   (policies/data/models.json). A replica must be declared in the policy
+#   data, exactly as the gateway reports it, and serve the requested model.
+#   Its jurisdiction and hosting must be ones the data's classification
+#   allows (policies/data/classifications.json). Site residency: data of a
+#   site-bound classification is processed only at the caller's own site,
+#   unless a data-sharing agreement in force lets that classification go from
+#   the caller's site to the replica's (policies/data/agreements.json).
+# custom:
+#   controls:
+#     - nist_800_53_rev5/AC-3
+#     - nist_800_53_rev5/AC-4
+#     - nist_800_53_rev5/SC-7
+package sovstack.placement
+
+import data.sovstack.classification
+import data.sovstack.validity
+
+_model := object.get(input, "model", null)
+
+_origin := object.get(input, ["subject", "site"], null)
+
+_offered := object.get(input, "replicas", [])
+
+_class := data.plant.classifications[classification.effective]
+
+# The offered replicas the policy data declares, by id, as the data describes them.
+_declared[id] := data.plant.replicas[id] if {
+	some replica in _offered
+	id := replica.id
+}
+
+# The sites the caller's data may go to under an agreement in force, with the agreements' ids.
+_agreements[site] contains agreement.id if {
+	some agreement in data.plant.data_sharing_agreements
+	site := agreement.to_site
+	agreement.from_site == _origin
+	classification.effective in agreement.classifications
+	validity.in_force(agreement)
+}
+
+# METADATA
+# title: model_approved
+# description: The requested model is approved for data of this classification.
+model_approved if {
+	approved_up_to := data.plant.models[_model].max_classification
+	data.plant.classifications[approved_up_to].rank >= _class.rank
+}
+
+# METADATA
+# title: refusals
+# description: For each offered replica that may not take the request, why not, in words.
+# scope: document
+refusals[id] contains msg if {
+	some replica in _offered
+	id := replica.id
+	not data.plant.replicas[id]
+	msg := sprintf("replica %v is not declared in the policy data", [id])
+}
+
+refusals[id] contains msg if {
+	some replica in _offered
+	id := replica.id
+	some attribute, value in data.plant.replicas[id]
+	reported := object.get(replica, attribute, null)
+	reported != value
+	msg := sprintf(
+		"replica %v: the gateway reports %v %v, the policy data says %v",
+		[id, attribute, reported, value],
+	)
+}
+
+refusals[id] contains msg if {
+	some id, replica in _declared
+	replica.model != _model
+	msg := sprintf("replica %v serves model %v, not %v", [id, replica.model, _model])
+}
+
+refusals[id] contains msg if {
+	_class.site_bound
+	some id, replica in _declared
+	replica.site != _origin
+	not _agreements[replica.site]
+	msg := sprintf(
+		"replica %v is at %v, but %v data from %v stays at %v: no data-sharing agreement lets it go to %v",
+		[id, replica.site, classification.effective, _origin, _origin, replica.site],
+	)
+}
+
+refusals[id] contains msg if {
+	some id, replica in _declared
+	not replica.jurisdiction in _class.jurisdictions
+	msg := sprintf(
+		"replica %v is in %v, where %v data may not be processed",
+		[id, replica.jurisdiction, classification.effective],
+	)
+}
+
+refusals[id] contains msg if {
+	some id, replica in _declared
+	not replica.hosting in _class.hosting
+	msg := sprintf(
+		"replica %v is hosted %v, which %v data may not use",
+		[id, replica.hosting, classification.effective],
+	)
+}
+
+# METADATA
+# title: eligible
+# description: The ids of the offered replicas that may take this request.
+eligible contains id if {
+	_class
+	some id, _ in _declared
+	not refusals[id]
+}
+
+# METADATA
+# title: denials
+# description: Why the model, or every offered replica, may not take the request, in words.
+# scope: document
+denials contains msg if {
+	not data.plant.models[_model]
+	msg := sprintf("model %v is not declared in the policy data", [_model])
+}
+
+denials contains msg if {
+	max_class := data.plant.models[_model].max_classification
+	_class
+	not model_approved
+	msg := sprintf(
+		"model %v is approved for data up to %v, not for %v data",
+		[_model, max_class, classification.effective],
+	)
+}
+
+denials contains msg if {
+	_class
+	count(_offered) == 0
+	msg := sprintf("the gateway offered no replica of model %v", [_model])
+}
+
+denials contains msg if {
+	_class
+	count(_offered) > 0
+	count(eligible) == 0
+	msg := sprintf(
+		"none of the %v offered replicas of model %v may take this request",
+		[count(_offered), _model],
+	)
+}
+
+denials contains msg if {
+	count(eligible) == 0
+	some msgs in refusals
+	some msg in msgs
+}
+
+# METADATA
+# title: grounds
+# description: Why the model and each eligible replica may take the request, in words.
+# scope: document
+grounds contains msg if {
+	model_approved
+	msg := sprintf("model %v is approved for %v data", [_model, classification.effective])
+}
+
+grounds contains msg if {
+	some id in eligible
+	replica := _declared[id]
+	msg := sprintf(
+		"replica %v (%v, %v, %v) may process %v data from %v",
+		[id, replica.site, replica.jurisdiction, replica.hosting, classification.effective, _origin],
+	)
+}
+
+grounds contains msg if {
+	some id in eligible
+	_declared[id].site != _origin
+	some agreement in _agreements[_declared[id].site]
+	msg := sprintf("replica %v may take it under data-sharing agreement %v", [id, agreement])
+}
+
+grounds contains msg if {
+	count(eligible) > 0
+	some msgs in refusals
+	some msg in msgs
+}
