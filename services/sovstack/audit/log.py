@@ -190,6 +190,11 @@ class AuditLog:
         return self._sequencer.size
 
     @property
+    def commits(self) -> int:
+        """Group commits so far: one write and one fdatasync each, shared by their appends."""
+        return self._sequencer.batches
+
+    @property
     def checkpoint(self) -> Checkpoint | None:
         """The latest published checkpoint."""
         return self._publisher.latest

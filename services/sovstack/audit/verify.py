@@ -138,21 +138,23 @@ def verify_log(
             break
         verified.append(targets[pending])
         pending += 1
-    for _index, _data, leaf in scanner:
-        frontier.append(leaf)
+    for first, _lines, batch in scanner.batches():
         if keep_leaves:
-            leaves.append(leaf)
-        while (
-            mismatch is None
-            and pending < len(targets)
-            and targets[pending][1].size == frontier.size
-        ):
+            leaves.extend(batch)
+        done = 0  # leaves of this batch already in the frontier (which then holds first + done)
+        while mismatch is None and pending < len(targets):
+            size = targets[pending][1].size
+            if size > first + len(batch):
+                break
+            frontier.extend(batch[done : size - first])
+            done = size - first
             root = frontier.root()
             if root != targets[pending][1].root:
                 mismatch = (verified, targets[pending], root)
             else:
                 verified.append(targets[pending])
                 pending += 1
+        frontier.extend(batch[done:])
     broken = scanner.broken
     if mismatch is not None:
         raise _root_mismatch(directory, public_key, mismatch, broken)
