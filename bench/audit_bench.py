@@ -37,7 +37,7 @@ def _record(i: int) -> dict[str, object]:
         roles=["operator"], site="plant-a", model="tiny-llama", model_digest="sha256:" + "ab" * 32,
         replica="http://127.0.0.1:8100", status=200, prompt_tokens=12, completion_tokens=30,
         latency_us=1500, prompt_sha256="0" * 64, completion_sha256="1" * 64,
-        decision=Decision(True, ["operator may use tiny-llama"], {"retain": False}, "r42"),
+        decision=Decision(True, ["operator may use tiny-llama"], {"store_content": False}, "r42"),
     )  # fmt: skip
 
 

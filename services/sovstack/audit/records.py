@@ -15,7 +15,8 @@ does not apply to the event)::
     tokens             {prompt, completion} integer counts, or null
     latency_us         integer microseconds, or null
     prompt_sha256 completion_sha256   hex SHA-256 of the UTF-8 text, or null
-    content            {prompt?, completion?} values from encrypt_content, or null
+    content            {prompt?, completion?} values from encrypt_content, or null;
+                       only when decision.obligations.store_content is true
 
 Canonical JSON: keys sorted, no whitespace, UTF-8 (not \\u escapes), and no
 floats anywhere (a float is refused: use integers such as ``latency_us``).
@@ -38,6 +39,7 @@ from sovstack.audit.errors import RecordError
 __all__ = [
     "EVENTS",
     "SCHEMA_VERSION",
+    "STORE_CONTENT",
     "Decision",
     "build_record",
     "canonical_json",
@@ -47,6 +49,7 @@ __all__ = [
 ]
 
 SCHEMA_VERSION: Final = 1
+STORE_CONTENT: Final = "store_content"  # the policy obligation that asks to retain content
 EVENTS: Final = ("accepted", "denied", "completed", "aborted", "error")
 _TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$")
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
@@ -112,8 +115,8 @@ def build_record(
 
     ``time`` defaults to now. Token counts are given together or not at all.
     ``content`` holds values from ``encrypt_content`` under ``prompt`` and/or
-    ``completion``; pass it only when a decision obligation asks to retain
-    content. Raises :class:`RecordError` on any value outside the schema.
+    ``completion``; pass it only when the decision's ``store_content``
+    obligation is true. Raises :class:`RecordError` on any value outside the schema.
     """
     if (prompt_tokens is None) != (completion_tokens is None):
         raise RecordError("prompt_tokens and completion_tokens are given together or not at all")
@@ -190,7 +193,7 @@ def validate_record(record: Mapping[str, Any]) -> None:
         value = record[key]
         if value is not None and (not isinstance(value, str) or not _HEX64.match(value)):
             raise RecordError(f"{key} must be 64 lowercase hex digits or null")
-    _content(record["content"])
+    _content(record["content"], record["decision"])
 
 
 def _decision(decision: Any) -> None:
@@ -211,9 +214,13 @@ def _decision(decision: Any) -> None:
         raise RecordError("decision.policy_revision must be a string")
 
 
-def _content(content: Any) -> None:
+def _content(content: Any, decision: Any) -> None:
     if content is None:
         return
+    if not decision or decision["obligations"].get(STORE_CONTENT) is not True:
+        raise RecordError(
+            f"content is stored only when the decision's {STORE_CONTENT!r} obligation asks for it"
+        )
     if not isinstance(content, dict) or not content or set(content) - {"prompt", "completion"}:
         raise RecordError("content must hold prompt and/or completion, or be null")
     for name, sealed in content.items():
