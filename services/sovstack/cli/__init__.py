@@ -13,6 +13,7 @@ from sovstack import __version__
 from sovstack.cli.audit import audit
 from sovstack.cli.deps import deps
 from sovstack.cli.dev import dev
+from sovstack.cli.pki import pki
 
 __all__ = ["cli", "main"]
 
@@ -30,6 +31,7 @@ def cli() -> None:
 cli.add_command(audit)
 cli.add_command(deps)
 cli.add_command(dev)
+cli.add_command(pki)
 
 
 def main() -> None:
