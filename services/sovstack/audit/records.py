@@ -43,6 +43,7 @@ __all__ = [
     "Decision",
     "build_record",
     "canonical_json",
+    "encode_validated",
     "format_time",
     "sha256_text",
     "validate_record",
@@ -167,7 +168,7 @@ def validate_record(record: Mapping[str, Any]) -> None:
     if keys != _KEYS:
         missing, extra = sorted(_KEYS - keys), sorted(keys - _KEYS)
         raise RecordError(f"record keys differ from schema 1: missing {missing}, unknown {extra}")
-    if record["v"] != SCHEMA_VERSION:
+    if type(record["v"]) is not int or record["v"] != SCHEMA_VERSION:
         raise RecordError(f"schema version {record['v']!r} is not {SCHEMA_VERSION}")
     if not isinstance(record["time"], str) or not _TIME.match(record["time"]):
         raise RecordError("time must look like 2025-01-31T12:00:00.000000Z")
@@ -210,6 +211,8 @@ def _decision(decision: Any) -> None:
         raise RecordError("decision.reasons must be a list of strings")
     if not isinstance(decision["obligations"], dict):
         raise RecordError("decision.obligations must be an object")
+    # The one free-form part of a record: every other field is type-checked exactly.
+    _reject_floats(decision["obligations"], "decision.obligations")
     if not isinstance(decision["policy_revision"], str):
         raise RecordError("decision.policy_revision must be a string")
 
@@ -228,6 +231,7 @@ def _content(content: Any, decision: Any) -> None:
             not isinstance(sealed, dict)
             or set(sealed) != {"alg", "key_id", "nonce", "ciphertext"}
             or sealed["alg"] != CONTENT_ALG
+            or not all(isinstance(value, str) for value in sealed.values())
         ):
             raise RecordError(f"content.{name} must come from encrypt_content ({CONTENT_ALG})")
 
@@ -270,6 +274,17 @@ _ENCODER: Final = json.JSONEncoder(
 def canonical_json(record: Mapping[str, Any]) -> bytes:
     """The canonical UTF-8 JSON bytes of ``record`` (sorted keys, no spaces, no floats)."""
     _reject_floats(record, "record")
+    return encode_validated(record)
+
+
+def encode_validated(record: Mapping[str, Any]) -> bytes:
+    """:func:`canonical_json` of a record that :func:`validate_record` accepted.
+
+    Validation already refuses floats everywhere (fields are type-checked
+    exactly, obligations are walked), so the append path skips a second walk.
+    """
+    if type(record) is not dict:
+        record = dict(record)
     try:
         return _ENCODER.encode(record).encode("utf-8")
     except (ValueError, UnicodeEncodeError) as exc:

@@ -43,8 +43,12 @@ def test_floats_are_refused_anywhere() -> None:
     record["decision"]["obligations"] = {"max_tokens": 1.5}
     with pytest.raises(RecordError, match=r"record\.decision\.obligations\.max_tokens is a float"):
         canonical_json(record)
+    with pytest.raises(RecordError, match=r"decision\.obligations\.max_tokens is a float"):
+        validate_record(record)  # what AuditLog.append runs before encoding
     with pytest.raises(RecordError, match="latency_us"):
         make_record(1, latency_us=1.5)
+    with pytest.raises(RecordError, match=r"schema version 1\.0 "):
+        validate_record({**make_record(1), "v": 1.0})
 
 
 @pytest.mark.parametrize(
