@@ -8,7 +8,7 @@ SOV    := $(VENV)/bin/sovstack
 STAMP  := $(VENV)/.sovstack-installed
 
 .DEFAULT_GOAL := help
-.PHONY: help venv deps dev dev-down dev-status lint policy-test test test-unit test-integration clean
+.PHONY: help venv deps dev dev-down dev-status lint policy-test test test-unit test-integration bench-audit clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -50,6 +50,9 @@ test-integration: deps ## Integration tests against real OPA, Keycloak and vLLM 
 
 test: deps lint policy-test ## The whole test suite (lint, policies, unit, integration)
 	$(PY) -m pytest tests/unit tests/integration
+
+bench-audit: venv ## Benchmark the audit log: durable appends/s (1, 8, 64 writers), verify 1M entries
+	$(PY) bench/audit_bench.py
 
 clean: ## Remove the virtualenv and dev-stack state (keeps the .cache/ of fetched components)
 	rm -rf $(VENV) .sovstack .pytest_cache .mypy_cache .ruff_cache

@@ -13,6 +13,7 @@ was changed, deleted or reordered instead of a whole checkpoint interval.
 from __future__ import annotations
 
 import json
+from binascii import hexlify
 from typing import Any, Final
 
 from sovstack.audit.errors import RecordError
@@ -24,7 +25,7 @@ GENESIS_PREV: Final = bytes(32)
 
 def entry_prefix(index: int, prev: bytes) -> bytes:
     """The bytes every valid entry ``index`` following leaf hash ``prev`` starts with."""
-    return b'{"index":%d,"prev":"%s","record":' % (index, prev.hex().encode())
+    return b'{"index":%d,"prev":"%s","record":' % (index, hexlify(prev))
 
 
 def encode_entry(index: int, prev: bytes, record_json: bytes) -> bytes:

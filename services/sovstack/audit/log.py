@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sovstack.audit.checkpoint import Checkpoint, check_origin
 from sovstack.audit.errors import AuditWriteError, CheckpointError, LogStateError
 from sovstack.audit.publisher import Publisher
-from sovstack.audit.records import canonical_json, validate_record
+from sovstack.audit.records import encode_validated, validate_record
 from sovstack.audit.recovery import Recovery, recover
 from sovstack.audit.sequencer import Sequencer
 
@@ -147,7 +147,7 @@ class AuditLog:
 
     def _admit(self, record: Mapping[str, Any]) -> bytes:
         validate_record(record)
-        data = canonical_json(record)
+        data = encode_validated(record)
         if self._closed:
             raise AuditWriteError("the audit log is closed: the record was not logged")
         failure = self._failure or self._sequencer.failure
@@ -188,6 +188,11 @@ class AuditLog:
     def size(self) -> int:
         """The number of durable records."""
         return self._sequencer.size
+
+    @property
+    def commits(self) -> int:
+        """Group commits so far: one write and one fdatasync each, shared by their appends."""
+        return self._sequencer.batches
 
     @property
     def checkpoint(self) -> Checkpoint | None:

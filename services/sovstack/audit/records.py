@@ -18,7 +18,8 @@ does not apply to the event)::
     tokens             {prompt, completion} integer counts, or null
     latency_us         integer microseconds, or null
     prompt_sha256 completion_sha256   hex SHA-256 of the UTF-8 text, or null
-    content            {prompt?, completion?} values from encrypt_content, or null
+    content            {prompt?, completion?} values from encrypt_content, or null;
+                       only when decision.obligations.store_content is true
     error              what went wrong, in words, for an ``error`` record; else null
 
 Canonical JSON: keys sorted, no whitespace, UTF-8 (not \\u escapes), and no
@@ -42,15 +43,18 @@ from sovstack.audit.errors import RecordError
 __all__ = [
     "EVENTS",
     "SCHEMA_VERSION",
+    "STORE_CONTENT",
     "Decision",
     "build_record",
     "canonical_json",
+    "encode_validated",
     "format_time",
     "sha256_text",
     "validate_record",
 ]
 
 SCHEMA_VERSION: Final = 1
+STORE_CONTENT: Final = "store_content"  # the policy obligation that asks to retain content
 EVENTS: Final = ("accepted", "denied", "completed", "aborted", "error")
 _TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$")
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
@@ -119,8 +123,8 @@ def build_record(
 
     ``time`` defaults to now. Token counts are given together or not at all.
     ``content`` holds values from ``encrypt_content`` under ``prompt`` and/or
-    ``completion``; pass it only when a decision obligation asks to retain
-    content. Raises :class:`RecordError` on any value outside the schema.
+    ``completion``; pass it only when the decision's ``store_content``
+    obligation is true. Raises :class:`RecordError` on any value outside the schema.
     """
     if (prompt_tokens is None) != (completion_tokens is None):
         raise RecordError("prompt_tokens and completion_tokens are given together or not at all")
@@ -174,7 +178,7 @@ def validate_record(record: Mapping[str, Any]) -> None:
     if keys != _KEYS:
         missing, extra = sorted(_KEYS - keys), sorted(keys - _KEYS)
         raise RecordError(f"record keys differ from schema 1: missing {missing}, unknown {extra}")
-    if record["v"] != SCHEMA_VERSION:
+    if type(record["v"]) is not int or record["v"] != SCHEMA_VERSION:
         raise RecordError(f"schema version {record['v']!r} is not {SCHEMA_VERSION}")
     if not isinstance(record["time"], str) or not _TIME.match(record["time"]):
         raise RecordError("time must look like 2025-01-31T12:00:00.000000Z")
@@ -202,7 +206,7 @@ def validate_record(record: Mapping[str, Any]) -> None:
         value = record[key]
         if value is not None and (not isinstance(value, str) or not _HEX64.match(value)):
             raise RecordError(f"{key} must be 64 lowercase hex digits or null")
-    _content(record["content"])
+    _content(record["content"], record["decision"])
 
 
 def _decision(decision: Any) -> None:
@@ -219,13 +223,19 @@ def _decision(decision: Any) -> None:
         raise RecordError("decision.reasons must be a list of strings")
     if not isinstance(decision["obligations"], dict):
         raise RecordError("decision.obligations must be an object")
+    # The one free-form part of a record: every other field is type-checked exactly.
+    _reject_floats(decision["obligations"], "decision.obligations")
     if not isinstance(decision["policy_revision"], str):
         raise RecordError("decision.policy_revision must be a string")
 
 
-def _content(content: Any) -> None:
+def _content(content: Any, decision: Any) -> None:
     if content is None:
         return
+    if not decision or decision["obligations"].get(STORE_CONTENT) is not True:
+        raise RecordError(
+            f"content is stored only when the decision's {STORE_CONTENT!r} obligation asks for it"
+        )
     if not isinstance(content, dict) or not content or set(content) - {"prompt", "completion"}:
         raise RecordError("content must hold prompt and/or completion, or be null")
     for name, sealed in content.items():
@@ -233,6 +243,7 @@ def _content(content: Any) -> None:
             not isinstance(sealed, dict)
             or set(sealed) != {"alg", "key_id", "nonce", "ciphertext"}
             or sealed["alg"] != CONTENT_ALG
+            or not all(isinstance(value, str) for value in sealed.values())
         ):
             raise RecordError(f"content.{name} must come from encrypt_content ({CONTENT_ALG})")
 
@@ -275,6 +286,17 @@ _ENCODER: Final = json.JSONEncoder(
 def canonical_json(record: Mapping[str, Any]) -> bytes:
     """The canonical UTF-8 JSON bytes of ``record`` (sorted keys, no spaces, no floats)."""
     _reject_floats(record, "record")
+    return encode_validated(record)
+
+
+def encode_validated(record: Mapping[str, Any]) -> bytes:
+    """:func:`canonical_json` of a record that :func:`validate_record` accepted.
+
+    Validation already refuses floats everywhere (fields are type-checked
+    exactly, obligations are walked), so the append path skips a second walk.
+    """
+    if type(record) is not dict:
+        record = dict(record)
     try:
         return _ENCODER.encode(record).encode("utf-8")
     except (ValueError, UnicodeEncodeError) as exc:

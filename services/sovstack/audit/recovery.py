@@ -119,10 +119,13 @@ def recover(directory: Path, public_key: Ed25519PublicKey, origin: str) -> Recov
     scanner = Scanner(directory, strict_from=covered)
     frontier = Frontier()
     root_at_checkpoint = EMPTY_ROOT if covered == 0 else None
-    for _index, _data, leaf in scanner:
-        frontier.append(leaf)
-        if frontier.size == covered:
+    for first, _lines, batch in scanner.batches():
+        if root_at_checkpoint is None and covered <= first + len(batch):
+            frontier.extend(batch[: covered - first])
             root_at_checkpoint = frontier.root()
+            frontier.extend(batch[covered - first :])
+        else:
+            frontier.extend(batch)
     broken = scanner.broken
     segment_bytes = scanner.last_segment_bytes
     if broken is not None:

@@ -79,6 +79,15 @@ class Scanner:
         self.last_segment_bytes = 0
 
     def __iter__(self) -> Iterator[tuple[int, bytes, bytes]]:
+        for first, lines, leaves in self.batches():
+            for offset, (line, leaf) in enumerate(zip(lines, leaves, strict=True)):
+                yield first + offset, line, leaf
+
+    def batches(self) -> Iterator[tuple[int, list[bytes], list[bytes]]]:
+        """Per segment: ``(first index, entry lines, leaf hashes)`` of its good entries.
+
+        The fast path for whole-log work (verification of a million entries).
+        """
         index, prev, strict = 0, GENESIS_PREV, self.strict_from
         for n, (first, path) in enumerate(self.segments):
             last_segment = n == len(self.segments) - 1
@@ -94,21 +103,26 @@ class Scanner:
                 return
             lines = data.split(b"\n")
             unfinished = lines.pop()
+            leaves: list[bytes] = []
             offset = 0
             for line in lines:
                 prefix = entry_prefix(index, prev)
-                if not (line.startswith(prefix) and line.endswith(b"}")) or (
+                if not (line.startswith(prefix) and line[-1:] == b"}") or (
                     strict is not None and index >= strict and not _strict_ok(line, len(prefix))
                 ):
                     end = offset + len(line) + 1
                     self.broken = _diagnose(line, index, prev, path, offset)
                     self.broken = _with_tail(self.broken, last_segment and end == len(data))
-                    return
-                leaf = sha256(LEAF_PREFIX + line).digest()
-                yield index, line, leaf
-                self.size = index = index + 1
-                self.prev = prev = leaf
+                    break
+                prev = sha256(LEAF_PREFIX + line).digest()
+                leaves.append(prev)
+                index += 1
                 offset += len(line) + 1
+            if leaves:
+                self.size, self.prev = index, prev
+                yield first, lines[: len(leaves)], leaves
+            if self.broken is not None:
+                return
             if unfinished:
                 self.broken = Break(
                     index, index, path, offset,

@@ -9,9 +9,10 @@ one pass over the leaves without keeping them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from hashlib import sha256
 
-from sovstack.audit.rfc6962 import EMPTY_ROOT, node_hash
+from sovstack.audit.rfc6962 import EMPTY_ROOT, NODE_PREFIX, node_hash
 
 __all__ = ["Frontier", "largest_power_of_two_below", "subtree_root"]
 
@@ -40,6 +41,20 @@ class Frontier:
             right = stack.pop()
             stack[-1] = node_hash(stack[-1], right)
             n >>= 1
+
+    def extend(self, leaves: Iterable[bytes]) -> None:
+        """:meth:`append` each leaf hash in turn (the verifier's fast path)."""
+        stack, size = self._stack, self._size
+        push, pop = stack.append, stack.pop
+        for leaf in leaves:
+            push(leaf)
+            size += 1
+            n = size
+            while not n & 1:
+                right = pop()
+                stack[-1] = sha256(NODE_PREFIX + stack[-1] + right).digest()
+                n >>= 1
+        self._size = size
 
     def root(self) -> bytes:
         """The RFC 6962 root of the leaves appended so far."""

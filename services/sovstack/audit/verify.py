@@ -130,27 +130,31 @@ def verify_log(
     frontier = Frontier()
     leaves: list[bytes] = []
     pending = 0
-    good: Signed | None = None
-    mismatch: tuple[Signed | None, Signed, bytes] | None = None
+    verified: list[Signed] = []
+    mismatch: tuple[list[Signed], Signed, bytes] | None = None
     while pending < len(targets) and targets[pending][1].size == 0:
         if targets[pending][1].root != EMPTY_ROOT:
-            mismatch = (None, targets[pending], EMPTY_ROOT)
+            mismatch = (verified, targets[pending], EMPTY_ROOT)
             break
-        good, pending = targets[pending], pending + 1
-    for _index, _data, leaf in scanner:
-        frontier.append(leaf)
+        verified.append(targets[pending])
+        pending += 1
+    for first, _lines, batch in scanner.batches():
         if keep_leaves:
-            leaves.append(leaf)
-        while (
-            mismatch is None
-            and pending < len(targets)
-            and targets[pending][1].size == frontier.size
-        ):
+            leaves.extend(batch)
+        done = 0  # leaves of this batch already in the frontier (which then holds first + done)
+        while mismatch is None and pending < len(targets):
+            size = targets[pending][1].size
+            if size > first + len(batch):
+                break
+            frontier.extend(batch[done : size - first])
+            done = size - first
             root = frontier.root()
             if root != targets[pending][1].root:
-                mismatch = (good, targets[pending], root)
+                mismatch = (verified, targets[pending], root)
             else:
-                good, pending = targets[pending], pending + 1
+                verified.append(targets[pending])
+                pending += 1
+        frontier.extend(batch[done:])
     broken = scanner.broken
     if mismatch is not None:
         raise _root_mismatch(directory, public_key, mismatch, broken)
@@ -179,12 +183,16 @@ def verify_log(
 def _root_mismatch(
     directory: Path,
     public_key: Ed25519PublicKey,
-    mismatch: tuple[Signed | None, Signed, bytes],
+    mismatch: tuple[list[Signed], Signed, bytes],
     broken: Break | None,
 ) -> VerificationError:
-    good, bad, root = mismatch
-    start = good[1].size if good else 0
+    verified, bad, root = mismatch
     end = bad[1].size
+    # The last verified checkpoint strictly below: one of the same size that
+    # matched while this one does not is a fork, and says nothing about where.
+    below = [s for s in verified if s[1].size < end]
+    good = below[-1] if below else None
+    start = good[1].size if good else 0
     evidence = {"checkpoint": bad[0], "recomputed_root": base64.b64encode(root).decode()}
     if broken is not None and start <= broken.suspect < end:
         first_bad, detail = broken.suspect, broken.reason

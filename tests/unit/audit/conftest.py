@@ -29,7 +29,12 @@ def make_record(i: int, **overrides: Any) -> dict[str, Any]:
         "model": ("tiny-llama", "big-llama")[i % 2],
         "model_digest": "sha256:" + "ab" * 32,
         "replica": "http://127.0.0.1:8100",
-        "decision": Decision(True, ["operator may use tiny-llama"], {"retain": False}, "r42"),
+        "decision": Decision(
+            True,
+            ["operator may use tiny-llama"],
+            {"store_content": False, "max_tokens": 256},
+            "r42",
+        ),
         "status": 200,
         "prompt_tokens": 12,
         "completion_tokens": 30,
@@ -37,6 +42,8 @@ def make_record(i: int, **overrides: Any) -> dict[str, Any]:
         "prompt_sha256": "0" * 64,
         "completion_sha256": "1" * 64,
     }
+    if "content" in overrides:  # content is kept only when the policy asks for it
+        fields["decision"] = Decision(True, ["kept"], {"store_content": True}, "r42")
     fields.update(overrides)
     return build_record(**fields)
 

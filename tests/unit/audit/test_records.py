@@ -7,7 +7,7 @@ from datetime import datetime
 
 import pytest
 
-from sovstack.audit import RecordError, canonical_json
+from sovstack.audit import Decision, RecordError, canonical_json, encrypt_content
 from sovstack.audit.records import SCHEMA_VERSION, validate_record
 from tests.unit.audit.conftest import make_record
 
@@ -19,7 +19,7 @@ def test_a_record_carries_every_schema_field_with_integers() -> None:
     assert record["decision"] == {
         "allow": True,
         "reasons": ["operator may use tiny-llama"],
-        "obligations": {"retain": False},
+        "obligations": {"store_content": False, "max_tokens": 256},
         "policy_revision": "r42",
     }
     assert record["tokens"] == {"prompt": 12, "completion": 30}
@@ -43,8 +43,12 @@ def test_floats_are_refused_anywhere() -> None:
     record["decision"]["obligations"] = {"max_tokens": 1.5}
     with pytest.raises(RecordError, match=r"record\.decision\.obligations\.max_tokens is a float"):
         canonical_json(record)
+    with pytest.raises(RecordError, match=r"decision\.obligations\.max_tokens is a float"):
+        validate_record(record)  # what AuditLog.append runs before encoding
     with pytest.raises(RecordError, match="latency_us"):
         make_record(1, latency_us=1.5)
+    with pytest.raises(RecordError, match=r"schema version 1\.0 "):
+        validate_record({**make_record(1), "v": 1.0})
 
 
 @pytest.mark.parametrize(
@@ -65,6 +69,14 @@ def test_values_outside_the_schema_are_refused_with_the_field_named(
 ) -> None:
     with pytest.raises(RecordError, match=message):
         make_record(1, **overrides)
+
+
+def test_content_is_refused_unless_the_decision_asks_to_store_it() -> None:
+    sealed = {"prompt": encrypt_content(bytes(32), "k1", "the prompt")}
+    assert make_record(1, content=sealed)["content"] == sealed
+    for decision in (None, Decision(True, [], {"store_content": False}, "r1")):
+        with pytest.raises(RecordError, match="'store_content' obligation"):
+            make_record(1, content=sealed, decision=decision)
 
 
 def test_unknown_or_missing_keys_are_refused() -> None:

@@ -68,3 +68,14 @@ def test_frontier_root_matches_the_published_roots(size: int) -> None:
 def test_subtree_root_matches_the_published_roots(size: int) -> None:
     hashes = [leaf_hash(d) for d in LEAVES]
     assert subtree_root(hashes, 0, size) == ROOTS[size - 1]
+
+
+def test_extend_builds_the_same_tree_as_appending_one_by_one() -> None:
+    leaves = [leaf_hash(i.to_bytes(2, "big")) for i in range(300)]
+    one_by_one, batched = Frontier(), Frontier()
+    for n, leaf in enumerate(leaves, 1):
+        one_by_one.append(leaf)
+        if n in (1, 2, 3, 64, 65, 127, 128, 300):
+            batched.extend(leaves[batched.size : n])
+            assert (batched.size, batched.root()) == (n, one_by_one.root())
+            assert batched.root() == subtree_root(leaves, 0, n)
