@@ -9,9 +9,9 @@ import jwt
 import pytest
 from keycloak import KeycloakOpenID
 from keycloak.exceptions import KeycloakAuthenticationError
-from tests.integration.conftest import KeycloakServed
 
 from sovstack.devstack import realm
+from tests.integration.conftest import KeycloakServed
 
 
 def _token(kc: KeycloakServed, client_id: str, secret: str | None = None) -> str:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import httpx
-from tests.integration.conftest import Served
 
 from sovstack.devstack.components import VLLM_MODEL_NAME
+from tests.integration.conftest import Served
 
 
 def test_vllm_lists_the_tiny_model(vllm_server: Served) -> None:
