@@ -10,6 +10,7 @@ from __future__ import annotations
 import click
 
 from sovstack import __version__
+from sovstack.cli.cluster import cluster
 from sovstack.cli.deps import deps
 from sovstack.cli.dev import dev
 
@@ -26,6 +27,7 @@ def cli() -> None:
     """
 
 
+cli.add_command(cluster)
 cli.add_command(deps)
 cli.add_command(dev)
 
