@@ -112,6 +112,10 @@ def _info(spec: inventory.ClusterSpec, where: Where, inv: Path, root_image: Path
 def _create(
     spec: inventory.ClusterSpec, where: Where, root_image: Path, record: Record, echo: Echo
 ) -> None:
+    if not NSPAWN_RUN.exists():
+        # Noted first, so removed last: after what nspawn keeps in them.
+        for folder in (NSPAWN_RUN, NSPAWN_RUN / "propagate", NSPAWN_RUN / "locks"):
+            record.add("empty-dir", path=str(folder))
     record.add("tree", path=str(where.state / keys.SSH_DIR))
     public = keys.make_key(where.key, f"sovstack-cluster-{spec.name}")
     record.add(
@@ -139,6 +143,9 @@ def _create(
         dirs.base.mkdir(parents=True, exist_ok=True)
         record.add("mount", path=str(dirs.root))
         nodes.mount_overlay(root_image, dirs)
+        # nspawn locks the root by its inode, and leaves the lock file if it is killed.
+        st = dirs.root.stat()
+        record.add("file", path=str(NSPAWN_RUN / "locks" / f"inode-{st.st_dev}:{st.st_ino}"))
         host_key = nodes.personalize(dirs.root, node.name, hosts, spec.user, public)
         host_keys.append((node.name, str(node.address), host_key))
         for group in cgroups.paths_for(f"{spec.name}-{node.name}"):
@@ -146,9 +153,6 @@ def _create(
             group.mkdir()
         echo(f"node {node.name}: {node.address} in namespace {netns}, root {dirs.root}")
     keys.write_known_hosts(where.known_hosts, host_keys)
-    if not NSPAWN_RUN.exists():
-        for folder in (NSPAWN_RUN, NSPAWN_RUN / "propagate", NSPAWN_RUN / "locks"):
-            record.add("empty-dir", path=str(folder))
     where.logs.mkdir(parents=True, exist_ok=True)
     for node in spec.nodes:
         netns = spec.netns(node)

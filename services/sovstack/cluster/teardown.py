@@ -75,6 +75,8 @@ def _remove(resource: Resource) -> None:
         mounts.remove_tree(Path(resource["path"]))
     elif kind == "cgroup":
         cgroups.remove(Path(resource["path"]))
+    elif kind == "file":
+        Path(resource["path"]).unlink(missing_ok=True)
     elif kind == "empty-dir":
         _rmdir_if_empty(Path(resource["path"]))
     elif kind == "run-netns":
