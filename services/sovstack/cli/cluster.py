@@ -64,8 +64,9 @@ def cluster() -> None:
 @friendly
 def up(root: Path | None, state_dir: Path | None, inventory_dir: Path | None, mirror: str) -> None:
     """Build (once) the nodes' Debian 12 image, boot every node, wait until each is ready."""
+    project = Paths(root or find_root()).root
     where = _where(root, state_dir)
-    inventory_dir = (inventory_dir or Paths(root or find_root()).root / "inventory/local").resolve()
+    inventory_dir = (inventory_dir or project / "inventory/local").resolve()
     record = lifecycle.up(where, inventory_dir, mirror, click.echo)
     info = record.info
     click.echo("")
@@ -73,7 +74,11 @@ def up(root: Path | None, state_dir: Path | None, inventory_dir: Path | None, mi
         click.echo(f"  {node['name']:12} {node['address']}")
     click.echo("")
     click.echo("Try:")
-    click.echo(f"  ansible all -m ansible.builtin.ping -i {info['inventory']}")
+    if inventory_dir == (project / "inventory/local").resolve() and state_dir is None:
+        # The inventory names the key by a path relative to the project root.
+        click.echo(
+            f"  cd {project} && .venv/bin/ansible all -m ansible.builtin.ping -i inventory/local"
+        )
     click.echo(f"  sovstack cluster ssh {info['nodes'][0]['name']}")
     click.echo("  sovstack cluster down")
 

@@ -161,7 +161,7 @@ def ensure(cache: Path, mirror: str, echo: Echo) -> Path:
             remove_tree(stale)
         started = time.monotonic()
         echo(
-            f"root image: building Debian {SUITE} with debootstrap from {mirror} (about 2 minutes)"
+            f"root image: building Debian {SUITE} with debootstrap from {mirror} (a minute or two)"
         )
         work = Path(tempfile.mkdtemp(prefix=".build-", dir=target.parent))
         try:

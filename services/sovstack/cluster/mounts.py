@@ -8,7 +8,10 @@ through the mount into what it shows.
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
+from types import TracebackType
+from typing import Any
 
 from sovstack.cluster.commands import ClusterError, run, try_run
 
@@ -54,4 +57,14 @@ def remove_tree(path: Path) -> None:
     left = mounts_under(path)
     if left:
         raise ClusterError(f"{left[0]} is still mounted; unmount it, then run this again")
-    shutil.rmtree(path)
+    shutil.rmtree(path, onerror=_gone_is_fine)
+
+
+def _gone_is_fine(
+    func: Callable[..., Any],
+    path: str,
+    exc_info: tuple[type[BaseException], BaseException, TracebackType],
+) -> None:
+    # An SSH control socket may vanish on its own while the tree is removed.
+    if not isinstance(exc_info[1], FileNotFoundError):
+        raise exc_info[1]
