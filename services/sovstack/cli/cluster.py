@@ -126,7 +126,8 @@ def status(root: Path | None, state_dir: Path | None) -> None:
 def ssh(root: Path | None, state_dir: Path | None, node: str, ssh_args: tuple[str, ...]) -> None:
     """Log in to NODE over SSH as the cluster user, with the cluster's key.
 
-    Anything after NODE is passed to ssh (a command to run, for example).
+    Words after NODE (put them after --) are a command to run there instead
+    of a login shell: sovstack cluster ssh gateway -- systemctl status ssh
     """
     argv = lifecycle.ssh_argv(_where(root, state_dir), node, list(ssh_args))
     os.execvp(argv[0], argv)  # noqa: S606 -- replaces this process with ssh, argv is ours
