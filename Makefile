@@ -8,7 +8,8 @@ SOV    := $(VENV)/bin/sovstack
 STAMP  := $(VENV)/.sovstack-installed
 
 .DEFAULT_GOAL := help
-.PHONY: help venv deps dev dev-down dev-status lint policy-test test test-unit test-integration bench-audit clean
+.PHONY: help venv deps dev dev-down dev-status lint policy-test test test-unit test-integration \
+        bench-audit clean cluster-up cluster-down cluster-status cluster-test
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -48,11 +49,29 @@ test-unit: venv ## Unit tests only: no services, seconds
 test-integration: deps ## Integration tests against real OPA, Keycloak and vLLM on loopback
 	$(PY) -m pytest tests/integration
 
-test: deps lint policy-test ## The whole test suite (lint, policies, unit, integration)
+test: deps lint policy-test cluster-test ## The whole test suite (lint, policies, cluster, unit, integration)
 	$(PY) -m pytest tests/unit tests/integration
 
 bench-audit: venv ## Benchmark the audit log: durable appends/s (1, 8, 64 writers), verify 1M entries
 	$(PY) bench/audit_bench.py
 
+cluster-up: venv ## Boot the local isolated cluster of inventory/local (root; builds its image once)
+	$(SOV) cluster up
+
+cluster-down: venv ## Remove everything 'cluster-up' made, also after a crash
+	$(SOV) cluster down
+
+cluster-status: venv ## Show the local cluster's nodes
+	$(SOV) cluster status
+
+# Up, the tests against the nodes, then down, even when a test fails or make is interrupted.
+cluster-test: venv ## Bring the local cluster up, test its nodes with testinfra, bring it down
+	@trap '$(SOV) cluster down' EXIT; trap 'exit 130' INT TERM; \
+	$(SOV) cluster up && \
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pytest tests/cluster \
+		--hosts=ansible://all --ansible-inventory=inventory/local
+
 clean: ## Remove the virtualenv and dev-stack state (keeps the .cache/ of fetched components)
+	@test ! -e .sovstack/cluster/state.json || \
+		{ echo "the local cluster is up: 'make cluster-down' first"; exit 1; }
 	rm -rf $(VENV) .sovstack .pytest_cache .mypy_cache .ruff_cache
