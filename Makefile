@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.sovstack-installed
 
 .DEFAULT_GOAL := help
 .PHONY: help venv deps dev dev-down dev-status lint policy-test test test-unit test-integration \
-        bench-audit clean cluster-up cluster-down cluster-status cluster-test
+        bench-audit bench-gateway clean cluster-up cluster-down cluster-status cluster-test
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -35,8 +35,8 @@ dev-status: venv ## Show what 'make dev' started and whether it still runs
 	$(SOV) dev status
 
 lint: venv ## ruff (lint and format) and mypy --strict on services/
-	$(VENV)/bin/ruff check services tests
-	$(VENV)/bin/ruff format --check services tests
+	$(VENV)/bin/ruff check services tests bench
+	$(VENV)/bin/ruff format --check services tests bench
 	$(VENV)/bin/mypy
 
 policy-test: venv ## Rego: opa fmt, opa check --strict, regal lint, opa test (100% coverage), controls
@@ -51,6 +51,9 @@ test-integration: deps ## Integration tests against real OPA, Keycloak and vLLM 
 
 test: deps lint policy-test cluster-test ## The whole test suite (lint, policies, cluster, unit, integration)
 	$(PY) -m pytest tests/unit tests/integration
+
+bench-gateway: deps ## Benchmark the gateway against direct calls (stub and vLLM; auth, policy, audit on/off)
+	$(PY) bench/gateway_bench.py
 
 bench-audit: venv ## Benchmark the audit log: durable appends/s (1, 8, 64 writers), verify 1M entries
 	$(PY) bench/audit_bench.py

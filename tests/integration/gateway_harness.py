@@ -11,7 +11,8 @@ import re
 import ssl
 import subprocess
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,8 +52,24 @@ class Gateway:
         )
         return [json.loads(line)["record"] for line in out.stdout.splitlines() if line.strip()]
 
-    def records_of(self, request_id: str) -> list[dict[str, Any]]:
-        return [r for r in self.records() if r["request_id"] == request_id]
+    def records_of(self, request_id: str, count: int = 1) -> list[dict[str, Any]]:
+        """The request's records, waiting (a little) until there are ``count`` of them.
+
+        The end record is written right after the response is sent, so it may
+        land a moment after the caller has its answer.
+        """
+        return self.wait_for(lambda r: r["request_id"] == request_id, count)
+
+    def wait_for(
+        self, wanted: Callable[[dict[str, Any]], bool], count: int
+    ) -> list[dict[str, Any]]:
+        """The records ``wanted`` accepts, once there are ``count`` (or after 30 s)."""
+        deadline = time.monotonic() + 30
+        while True:
+            found = [r for r in self.records() if wanted(r)]
+            if len(found) >= count or time.monotonic() > deadline:
+                return found
+            time.sleep(0.2)
 
 
 @contextmanager

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import ssl
 import subprocess
 import sys
 from pathlib import Path
@@ -33,6 +34,7 @@ def dev_stack(tmp_path: Path) -> tuple[Path, list[str]]:
         "--keycloak-port": process.free_port(),
         "--keycloak-management-port": process.free_port(),
         "--vllm-port": process.free_port(),
+        "--gateway-port": process.free_port(),
     }
     args = ["--state-dir", str(state)]
     port_args = [str(x) for kv in ports.items() for x in kv]
@@ -71,6 +73,26 @@ def test_dev_up_serves_every_component_and_dev_down_leaves_nothing(
         assert httpx.get(f"{info['opa_url']}/health", trust_env=False).status_code == 200
         models = httpx.get(f"{info['vllm'][0]['url']}/v1/models", trust_env=False).json()
         assert [m["id"] for m in models["data"]] == [info["vllm"][0]["model"]]
+
+        # The whole request path, as the printed example call takes it: through the gateway.
+        reply = httpx.post(
+            f"{info['gateway_url']}/v1/chat/completions",
+            headers={
+                "Authorization": f"Bearer {token.json()['access_token']}",
+                "X-Data-Classification": "internal",
+            },
+            json={
+                "model": info["vllm"][0]["model"],
+                "max_tokens": 3,
+                "messages": [{"role": "user", "content": "Summarise the shift log"}],
+            },
+            verify=ssl.create_default_context(cafile=info["ca_file"]),
+            trust_env=False,
+            timeout=60,
+        )
+        assert reply.status_code == 200, reply.text
+        assert reply.json()["usage"]["completion_tokens"] == 3
+        assert f"--cacert {info['ca_file']} {info['gateway_url']}" in up.stdout
 
         again = _sovstack("dev", "up", *args)
         assert again.returncode != 0

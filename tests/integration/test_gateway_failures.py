@@ -114,7 +114,7 @@ def test_a_dead_replica_is_skipped_and_requests_still_succeed(
         token = keycloak_server.token("quality-lab")
         statuses = [_post(gw, token)[0] for _ in range(4)]
         assert statuses == [200] * 4
-        done = [r for r in gw.records() if r["event"] == "completed"]
+        done = gw.wait_for(lambda r: r["event"] == "completed", 4)
         assert [r["replica"] for r in done] == ["gpu-1"] * 4
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import shutil
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import httpx
@@ -37,8 +37,8 @@ def _missing(what: Path, fix: str = "run 'make deps'") -> ComponentError:
     return ComponentError(f"{what} is missing: {fix}")
 
 
-def opa(paths: Paths, port: int, load: list[Path]) -> Launch:
-    """OPA as a server on loopback, loading the given policy and data paths."""
+def opa(paths: Paths, port: int, load: list[Path], options: Sequence[str] = ()) -> Launch:
+    """OPA as a server on loopback, loading the given paths with extra ``options``."""
     if not paths.opa_bin.is_file():
         raise _missing(paths.opa_bin)
     argv = [
@@ -46,6 +46,7 @@ def opa(paths: Paths, port: int, load: list[Path]) -> Launch:
         "--addr", f"{LOOPBACK}:{port}",
         "--skip-version-check",
         "--log-level", "error",
+        *options,
         *[str(p) for p in load],
     ]  # fmt: skip
     return Launch(

@@ -98,9 +98,10 @@ def _error_response(error: GatewayError) -> JSONResponse:
     return JSONResponse(error.body(), status_code=error.status, headers=error.headers())
 
 
-def create_app(settings: Settings) -> FastAPI:
-    metrics = Metrics()
-    state = GatewayState(settings, metrics)
+def create_app(settings: Settings, state: GatewayState | None = None) -> FastAPI:
+    """The gateway app; ``state`` is for benchmarks that swap a component out."""
+    state = state or GatewayState(settings, Metrics())
+    metrics = state.metrics
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

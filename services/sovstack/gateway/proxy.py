@@ -15,12 +15,20 @@ from typing import Any
 
 import anyio
 import httpx
+from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from sovstack.core.config import Replica
 from sovstack.gateway.auditing import RequestContext
-from sovstack.gateway.errors import BadRequest, GatewayError, NotFound, Unavailable, UpstreamFailed
+from sovstack.gateway.errors import (
+    BadRequest,
+    GatewayError,
+    NotFound,
+    Unavailable,
+    UpstreamFailed,
+    error_body,
+)
 from sovstack.gateway.sse import StreamTap
 from sovstack.gateway.state import GatewayState
 
@@ -196,7 +204,11 @@ async def forward(
     response = await _open(state, ctx, allowed, body)
     replica = response.extensions["sovstack_replica"]
     keep_text = ctx.decision is not None and ctx.decision.store_content
-    prompt = json.dumps(body.get("messages") or body.get("prompt") or body.get("input"))
+    prompt = (
+        json.dumps(body.get("messages") or body.get("prompt") or body.get("input"))
+        if keep_text
+        else ""
+    )
     if not body.get("stream") or not response.headers.get("content-type", "").startswith(
         "text/event-stream"
     ):
@@ -236,12 +248,30 @@ async def _finish_plain(
         # Upstream internals stay inside: the caller gets a plain 502.
         await state.auditor.ended(ctx, "error", status=502, error=f"upstream status {status}")
         raise UpstreamFailed("the model replica failed to answer", code="upstream")
-    await state.auditor.ended(
-        ctx, "completed", status=status, usage=usage, response_sha256=state.sha256(data),
-        prompt=prompt if keep_text else None, completion=completion,
+    event = "completed" if status < 400 else "error"
+    if status >= 400:
+        # The replica refused the request itself (an unsupported parameter, a model
+        # that does not embed): say so in OpenAI's shape, with no upstream body.
+        data = json.dumps(_upstream_refusal(status, parsed)).encode()
+    # The answer is already decided and accepted was durable before anything went
+    # upstream; the end record is written right after the response is sent, so
+    # its fsync does not delay the caller (as for a stream, whose end comes last).
+    record_end = BackgroundTask(
+        state.auditor.ended, ctx, event, status=status, usage=usage,
+        response_sha256=state.sha256(data), prompt=prompt if keep_text else None,
+        completion=completion, error=None if status < 400 else f"upstream status {status}",
     )  # fmt: skip
     state.count_tokens(ctx, usage)
-    return Response(content=data, status_code=status, media_type="application/json")  # fmt: skip
+    return Response(content=data, status_code=status, media_type="application/json",
+                    background=record_end)  # fmt: skip
+
+
+def _upstream_refusal(status: int, parsed: Any) -> dict[str, Any]:
+    error = parsed.get("error") if isinstance(parsed, dict) else None
+    message = error.get("message") if isinstance(error, dict) else None
+    if not isinstance(message, str) or not message:
+        message = f"the model replica refused the request (status {status})"
+    return error_body(message[:500], "invalid_request_error", code="upstream_refused")
 
 
 async def _relay(

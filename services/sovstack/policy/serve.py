@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from sovstack.devstack import components
 from sovstack.devstack.paths import Paths
 from sovstack.devstack.process import ComponentError, Launch
 from sovstack.policy import bundle, keys
@@ -21,7 +22,6 @@ from sovstack.policy.tree import PolicyTree
 __all__ = ["dev_opa", "opa_launch"]
 
 Echo = Callable[[str], None]
-LOOPBACK = "127.0.0.1"
 
 
 def opa_launch(paths: Paths, port: int, signed_bundle: Path, public_key: Path) -> Launch:
@@ -30,24 +30,13 @@ def opa_launch(paths: Paths, port: int, signed_bundle: Path, public_key: Path) -
     if not public_key.is_file():
         raise PolicyError(f"no public key at {public_key}: the bundle cannot be verified")
     config = PolicyTree(paths.policies).opa_config
-    argv = [
-        str(opa_bin(paths)), "run", "--server",
-        "--addr", f"{LOOPBACK}:{port}",
-        "--skip-version-check",
-        "--log-level", "error",
+    options = [
         "--config-file", str(config),
         "--bundle",
         "--verification-key", str(public_key),
         "--signing-alg", keys.ALGORITHM,
-        str(signed_bundle),
     ]  # fmt: skip
-    return Launch(
-        name="opa",
-        argv=argv,
-        port=port,
-        ready_url=f"http://{LOOPBACK}:{port}/health",
-        ready_timeout=60.0,
-    )
+    return components.opa(paths, port, [signed_bundle], options)
 
 
 def dev_opa(paths: Paths, port: int, echo: Echo) -> Launch:

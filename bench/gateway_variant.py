@@ -1,0 +1,87 @@
+"""Run the gateway with some of its steps switched off, for the benchmark only.
+
+The shipped gateway has no switch that turns authentication, policy or audit
+off; this script swaps them out in its own process so that the benchmark can
+show what each one costs. Never use it for anything but measuring.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import uvicorn
+
+from sovstack.core.config import CONFIG_FILE_ENV, get_settings
+from sovstack.gateway.app import create_app
+from sovstack.gateway.auditing import RequestContext
+from sovstack.gateway.auth import Subject
+from sovstack.gateway.authz import Decision
+from sovstack.gateway.metrics import Metrics
+from sovstack.gateway.state import GatewayState
+
+BENCH_SUBJECT = Subject("bench", "line-monitor", ("operator",), "plant-a", "internal")
+
+
+class _NoAuth:
+    async def verify(self, authorization: str | None) -> Subject:
+        return BENCH_SUBJECT
+
+
+class _NoAudit:
+    can_keep_content = False
+
+    def __init__(self, log: Any) -> None:
+        self.log = log
+
+    async def decided(self, ctx: RequestContext, reasons: list[str] | None = None) -> int:
+        return 0
+
+    async def ended(self, ctx: RequestContext, event: str, **_: Any) -> int:
+        return 0
+
+
+class VariantState(GatewayState):
+    def __init__(self, *args: Any, auth: bool, policy: bool, audit: bool) -> None:
+        super().__init__(*args)
+        self._on = {"auth": auth, "policy": policy, "audit": audit}
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[GatewayState]:
+        async with super().running() as state:
+            if not self._on["auth"]:
+                self.verifier = _NoAuth()  # type: ignore[assignment]
+            if not self._on["audit"]:
+                self.auditor = _NoAudit(self.auditor.log)  # type: ignore[assignment]
+            yield state
+
+    async def decide(self, input_: dict[str, Any], ctx: RequestContext) -> Decision:
+        if self._on["policy"]:
+            return await super().decide(input_, ctx)
+        ctx.decision = Decision(True, ("bench: policy off",), {},
+                                tuple(r["id"] for r in input_["replicas"]))  # fmt: skip
+        return ctx.decision
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", required=True)
+    for step in ("auth", "policy", "audit"):
+        parser.add_argument(f"--no-{step}", action="store_true")
+    args = parser.parse_args()
+    os.environ[CONFIG_FILE_ENV] = args.config
+    settings = get_settings()
+    state = VariantState(settings, Metrics(), auth=not args.no_auth, policy=not args.no_policy,
+                         audit=not args.no_audit)  # fmt: skip
+    uvicorn.run(
+        create_app(settings, state), host=settings.host, port=settings.port,
+        ssl_certfile=str(settings.tls_cert), ssl_keyfile=str(settings.tls_key),
+        log_level="warning", access_log=False,
+    )  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
