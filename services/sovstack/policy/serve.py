@@ -29,6 +29,7 @@ def opa_launch(paths: Paths, port: int, signed_bundle: Path, public_key: Path) -
     # OPA reads a --verification-key that is not a file as an HMAC secret: never let it.
     if not public_key.is_file():
         raise PolicyError(f"no public key at {public_key}: the bundle cannot be verified")
+    opa_bin(paths)  # a missing binary is a PolicyError that says 'make deps'
     config = PolicyTree(paths.policies).opa_config
     options = [
         "--config-file", str(config),
