@@ -19,11 +19,12 @@ Loopback only. Times are this machine's, not a promise: read the ratios.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
+import re
 import shutil
-import ssl
+import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -57,43 +58,43 @@ class Target:
     name: str
     url: str
     headers: dict[str, str] = field(default_factory=dict)
-    verify: ssl.SSLContext | bool = True
-    latencies: dict[int, list[float]] = field(default_factory=dict)
-    elapsed: dict[int, float] = field(default_factory=dict)
-    done: dict[int, int] = field(default_factory=dict)
-    errors: int = 0
+    # concurrency -> one (p50 s, p99 s, requests/s, non-2xx) per round
+    runs: dict[int, list[tuple[float, float, float, int]]] = field(default_factory=dict)
 
 
-def _pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+_UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0}
 
 
-async def _run(target: Target, body: dict[str, Any], concurrency: int, count: int) -> None:
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(verify=target.verify, trust_env=False, limits=limits,
-                                 timeout=120, headers=target.headers) as client:  # fmt: skip
-        # Warm the connections first: the handshake is not what is being measured.
-        await asyncio.gather(*(client.post(target.url, json=body) for _ in range(concurrency)))
-        remaining = count
-        lat = target.latencies.setdefault(concurrency, [])
+def _seconds(text: str) -> float:
+    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text).groups()  # type: ignore[union-attr]
+    return float(number) * _UNITS[unit]
 
-        async def worker() -> None:
-            nonlocal remaining
-            while remaining > 0:
-                remaining -= 1
-                t0 = time.perf_counter()
-                response = await client.post(target.url, json=body)
-                lat.append(time.perf_counter() - t0)
-                if response.status_code != 200:
-                    target.errors += 1
 
-        started = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        target.elapsed[concurrency] = target.elapsed.get(concurrency, 0.0) + (
-            time.perf_counter() - started
-        )
-        target.done[concurrency] = target.done.get(concurrency, 0) + count
+def _wrk(target: Target, body: dict[str, Any], concurrency: int, seconds: int, work: Path) -> None:
+    """One wrk run against ``target``: latency percentiles and throughput, from wrk itself."""
+    script = work / f"wrk-{abs(hash(target.name))}.lua"
+    lines = ['wrk.method = "POST"', f"wrk.body = {json.dumps(json.dumps(body))}",
+             'wrk.headers["Content-Type"] = "application/json"']  # fmt: skip
+    lines += [f"wrk.headers[{json.dumps(k)}] = {json.dumps(v)}" for k, v in target.headers.items()]
+    script.write_text("\n".join(lines) + "\n")
+    threads = 1 if concurrency == 1 else 2
+    out = subprocess.run(
+        ["wrk", f"-t{threads}", f"-c{concurrency}", f"-d{seconds}s", "--latency", "-s", str(script),
+         target.url],
+        capture_output=True, text=True, check=True, timeout=seconds + 60,
+    ).stdout  # fmt: skip
+    found = {
+        key: re.search(pattern, out, re.M)
+        for key, pattern in (("p50", r"^\s+50%\s+(\S+)\s*$"), ("p99", r"^\s+99%\s+(\S+)\s*$"),
+                             ("rps", r"^Requests/sec:\s+(\S+)\s*$"))
+    }  # fmt: skip
+    if not all(found.values()):
+        raise RuntimeError(f"wrk against {target.name} gave no figures:\n{out}")
+    p50 = _seconds(found["p50"].group(1))  # type: ignore[union-attr]
+    p99 = _seconds(found["p99"].group(1))  # type: ignore[union-attr]
+    rps = float(found["rps"].group(1))  # type: ignore[union-attr]
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    target.runs.setdefault(concurrency, []).append((p50, p99, rps, int(bad.group(1)) if bad else 0))
 
 
 def _start(stack: ExitStack, launch: Launch, log: Path) -> process.Running:
@@ -138,19 +139,20 @@ def _gateway(stack: ExitStack, paths: Paths, state: Path, name: str, flags: list
 
 
 def _table(upstream: str, targets: list[Target]) -> list[dict[str, Any]]:
+    def med(t: Target, c: int, k: int) -> float:
+        return statistics.median(run[k] for run in t.runs[c])
+
     direct = targets[0]
-    direct_p50, direct_p99 = statistics.median(direct.latencies[1]), _pct(direct.latencies[1], 0.99)
     rows = []
     for t in targets:
-        one, many = t.latencies[1], t.latencies[64]
-        rps = t.done[64] / t.elapsed[64]
         rows.append({
-            "upstream": upstream, "target": t.name, "errors": t.errors,
-            "p50_ms": 1000 * statistics.median(one), "p99_ms": 1000 * _pct(one, 0.99),
-            "added_p50_ms": 1000 * (statistics.median(one) - direct_p50),
-            "added_p99_ms": 1000 * (_pct(one, 0.99) - direct_p99),
-            "rps_64": rps, "ratio_64": rps / (direct.done[64] / direct.elapsed[64]),
-            "p50_64_ms": 1000 * statistics.median(many),
+            "upstream": upstream, "target": t.name,
+            "errors": sum(run[3] for c in t.runs for run in t.runs[c]),
+            "p50_ms": 1000 * med(t, 1, 0), "p99_ms": 1000 * med(t, 1, 1),
+            "added_p50_ms": 1000 * (med(t, 1, 0) - med(direct, 1, 0)),
+            "added_p99_ms": 1000 * (med(t, 1, 1) - med(direct, 1, 1)),
+            "rps_64": med(t, 64, 2), "ratio_64": med(t, 64, 2) / med(direct, 64, 2),
+            "p50_64_ms": 1000 * med(t, 64, 0),
         })  # fmt: skip
     return rows
 
@@ -158,8 +160,8 @@ def _table(upstream: str, targets: list[Target]) -> list[dict[str, Any]]:
 def _markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
     lines = [
         f"# Gateway benchmark — {meta['when']}", "",
-        f"Machine: {meta['machine']}. Rounds: {meta['rounds']} (interleaved). "
-        f"Requests per target and round: {meta['counts']}.", "",
+        f"Machine: {meta['machine']}. Load: {meta['load']}, {meta['seconds']} s per run, "
+        f"{meta['rounds']} interleaved rounds; each figure is the median over rounds.", "",
         "| upstream | target | p50 ms (1) | p99 ms (1) | added p50 | added p99 "
         "| rps (64) | vs direct (64) | p50 ms (64) | errors |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
@@ -175,32 +177,31 @@ def _markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-async def _measure(targets: list[Target], body: dict[str, Any], rounds: int,
-                   counts: dict[int, int], echo: Any) -> None:  # fmt: skip
+def _measure(targets: list[Target], body: dict[str, Any], rounds: int, seconds: int,
+             work: Path, echo: Any) -> None:  # fmt: skip
     for round_ in range(rounds):
-        for concurrency, count in counts.items():
-            # Alternate the order each round so no target always runs first.
-            order = targets if round_ % 2 == 0 else list(reversed(targets))
-            for target in order:
-                await _run(target, body, concurrency, count)
+        # Alternate the order each round so that no target always runs first.
+        order = targets if round_ % 2 == 0 else list(reversed(targets))
+        for target in order:
+            for concurrency in (1, 64):
+                _wrk(target, body, concurrency, seconds, work)
         echo(f"  round {round_ + 1}/{rounds} done")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--quick", action="store_true", help="fewer requests (a smoke run)")
+    parser.add_argument("--seconds", type=int, default=4, help="length of each wrk run")
     parser.add_argument("--out", type=Path, default=Path(__file__).with_name("results"))
     args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is missing: apt-get install wrk (make bench-gateway installs it)")
+    # SIGTERM unwinds like Ctrl-C, so every process started here is stopped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     root = find_root(Path(__file__).parent)
     work = Path(tempfile.mkdtemp(prefix="sovstack-bench-"))
     paths = Paths(root, work)
     echo = print
-    scale = 0.2 if args.quick else 1.0
-    plan = {
-        "stub (20 ms)": {1: int(60 * scale) or 5, 64: int(640 * scale) or 64},
-        "vLLM tiny model": {1: int(20 * scale) or 5, 64: int(128 * scale) or 64},
-    }
     rows: list[dict[str, Any]] = []
     with ExitStack() as stack:
         stack.callback(shutil.rmtree, work, True)
@@ -240,15 +241,19 @@ def main() -> None:
             headers = {"Authorization": f"Bearer {token}", "X-Data-Classification": "internal"}
             targets = [Target("direct", f"{upstream_url}/v1/chat/completions")]
             targets += [
-                Target(name, f"{g.url}/v1/chat/completions", headers=headers,
-                       verify=ssl.create_default_context(cafile=str(g.ca_file)))
+                Target(name, f"{g.url}/v1/chat/completions", headers=headers)
                 for name, g in gateways.items()
-            ]  # fmt: skip
+            ]
             echo(f"{upstream}: measuring ...")
-            asyncio.run(_measure(targets, body, args.rounds, plan[upstream], echo))
+            _measure(targets, body, args.rounds, args.seconds, work, echo)
             rows += _table(upstream, targets)
-    meta = {"when": time.strftime("%Y-%m-%d %H:%M:%S"), "machine": "2 cores, loopback",
-            "rounds": args.rounds, "counts": plan}  # fmt: skip
+    meta = {
+        "when": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "machine": "2 cores, loopback",
+        "rounds": args.rounds,
+        "seconds": args.seconds,
+        "load": "wrk 4 (1 and 64 connections)",
+    }
     text = _markdown(rows, meta)
     print(text)
     args.out.mkdir(parents=True, exist_ok=True)

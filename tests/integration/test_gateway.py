@@ -213,6 +213,9 @@ def test_limits_refuse_oversized_and_over_cap_requests(
         huge = client.post("/v1/chat/completions", json=CHAT | {"max_tokens": 10**6})
         assert huge.status_code == 400
         assert huge.json()["error"]["param"] == "max_tokens"
+        refused = gateway.records_of(huge.headers["x-request-id"])
+        assert [r["event"] for r in refused] == ["denied"]
+        assert "at most" in refused[0]["decision"]["reasons"][0]
         bad = client.post(
             "/v1/chat/completions",
             content=b"{not json",

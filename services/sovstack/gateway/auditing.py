@@ -7,7 +7,9 @@ must be durable before anything is sent upstream: if the log cannot take it,
 the request fails with 503 and nothing reaches a model (fail closed).
 
 Content is never recorded unless the decision's ``store_content`` obligation
-asks for it, and then only encrypted under the site key.
+asks for it, and then only encrypted under the site key. ``prompt_sha256`` is
+the SHA-256 of the request body exactly as received and ``completion_sha256``
+that of the response body exactly as sent, so either side can recompute them.
 """
 
 from __future__ import annotations

@@ -23,6 +23,7 @@ from sovstack.core.config import Replica
 from sovstack.gateway.auditing import RequestContext
 from sovstack.gateway.errors import (
     BadRequest,
+    Forbidden,
     GatewayError,
     NotFound,
     Unavailable,
@@ -31,6 +32,7 @@ from sovstack.gateway.errors import (
 )
 from sovstack.gateway.sse import StreamTap
 from sovstack.gateway.state import GatewayState
+from sovstack.gateway.upstreams import ReplicaState
 
 __all__ = ["handle_inference"]
 
@@ -119,14 +121,18 @@ async def handle_inference(request: Request, kind: str) -> Response:
     state: GatewayState = request.app.state.gateway
     ctx = RequestContext(request_id=request.state.request_id, route=request.url.path)
     await authenticate(state, request, ctx)
-    raw_body = await request.body()
-    body = await _json_body(request)
-    _check_limits(state, body)
-    ctx.model = body["model"]
     ctx.classification = request.headers.get(CLASSIFICATION_HEADER) or (
         state.settings.default_data_classification
     )
-    ctx.prompt_sha256 = state.sha256(raw_body)
+    try:
+        body = await _json_body(request)
+        # The digest of the request exactly as received: a caller can recompute it.
+        ctx.prompt_sha256 = state.sha256(await request.body())
+        _check_limits(state, body)
+    except GatewayError as exc:
+        await state.auditor.decided(ctx, reasons=[exc.message])
+        raise
+    ctx.model = body["model"]
     if not state.pool.of_model(body["model"]):
         await state.auditor.decided(ctx, reasons=["no such model on this gateway"])
         raise NotFound(f"the model {body['model']!r} does not exist", code="model_not_found")
@@ -134,7 +140,8 @@ async def handle_inference(request: Request, kind: str) -> Response:
     decision = await state.decide(policy_input(state, ctx, kind, body), ctx)
     if not decision.allow:
         await state.auditor.decided(ctx)
-        raise_forbidden(decision.reasons)
+        message = "; ".join(decision.reasons) or "the policy does not allow this request"
+        raise Forbidden(message, code="policy_denied")
     if decision.store_content and not state.auditor.can_keep_content:
         ctx.decision = None
         await state.auditor.decided(ctx, reasons=["policy requires encrypted content; no site key"])
@@ -159,16 +166,9 @@ async def handle_inference(request: Request, kind: str) -> Response:
     return await forward(state, ctx, decision.allowed_replicas, upstream_body, wants_usage)
 
 
-def raise_forbidden(reasons: tuple[str, ...]) -> None:
-    from sovstack.gateway.errors import Forbidden
-
-    message = "; ".join(reasons) or "the policy does not allow this request"
-    raise Forbidden(message, code="policy_denied")
-
-
 async def _open(
     state: GatewayState, ctx: RequestContext, allowed: tuple[str, ...], body: dict[str, Any]
-) -> httpx.Response:
+) -> tuple[httpx.Response, ReplicaState]:
     """Send to the least-loaded allowed replica; a connect failure tries the next one."""
     assert ctx.model is not None  # noqa: S101 -- set before forwarding
     tried = 0
@@ -190,8 +190,7 @@ async def _open(
             raise
         ctx.replica = replica.id
         ctx.weights_digest = replica.spec.weights_digest
-        response.extensions["sovstack_replica"] = replica
-        return response
+        return response, replica
     reason = "no allowed replica is healthy" if tried == 0 else "every allowed replica refused"
     await state.auditor.ended(ctx, "error", status=503, error=reason)
     raise Unavailable(f"{reason}; the request was not processed", code="no_replica", retry_after=2)
@@ -201,8 +200,7 @@ async def forward(
     state: GatewayState, ctx: RequestContext, allowed: tuple[str, ...], body: dict[str, Any],
     wants_usage: bool,
 ) -> Response:  # fmt: skip
-    response = await _open(state, ctx, allowed, body)
-    replica = response.extensions["sovstack_replica"]
+    response, replica = await _open(state, ctx, allowed, body)
     keep_text = ctx.decision is not None and ctx.decision.store_content
     prompt = (
         json.dumps(body.get("messages") or body.get("prompt") or body.get("input"))
@@ -275,7 +273,7 @@ def _upstream_refusal(status: int, parsed: Any) -> dict[str, Any]:
 
 
 async def _relay(
-    state: GatewayState, ctx: RequestContext, response: httpx.Response, replica: Any,
+    state: GatewayState, ctx: RequestContext, response: httpx.Response, replica: ReplicaState,
     tap: StreamTap, prompt: str,
 ) -> AsyncIterator[bytes]:  # fmt: skip
     event, error = "aborted", None

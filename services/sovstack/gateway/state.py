@@ -21,6 +21,7 @@ from sovstack.core.config import Settings
 from sovstack.gateway.auditing import Auditor, RequestContext
 from sovstack.gateway.auth import JwksCache, TokenVerifier
 from sovstack.gateway.authz import Decision, PolicyClient
+from sovstack.gateway.errors import GatewayError
 from sovstack.gateway.limits import RateLimiter
 from sovstack.gateway.metrics import Metrics
 from sovstack.gateway.upstreams import Pool
@@ -82,7 +83,7 @@ class GatewayState:
     async def decide(self, input_: dict[str, Any], ctx: RequestContext) -> Decision:
         try:
             decision = await self.policy.decide(input_)
-        except Exception:
+        except GatewayError:
             self.metrics.decisions.labels("unavailable").inc()
             await self.auditor.decided(ctx, reasons=["the policy service was unavailable"])
             raise
