@@ -242,7 +242,10 @@ def test_a_client_that_disconnects_mid_stream_is_recorded_as_aborted(
         body = {
             "model": VLLM_MODEL_NAME,
             "prompt": "Pump",
-            "max_tokens": 200,
+            # As long as the replica allows (256 tokens of context), four times over,
+            # so that the client is gone well before the replica could finish.
+            "max_tokens": 240,
+            "n": 4,
             "stream": True,
             "ignore_eos": True,
         }
@@ -253,7 +256,7 @@ def test_a_client_that_disconnects_mid_stream_is_recorded_as_aborted(
                     json.loads(line[6:])
                     break  # leave after the first event: the connection closes
     events = [r["event"] for r in gateway.records_of(request_id, count=2)]
-    assert events == ["accepted", "aborted"]
+    assert events == ["accepted", "aborted"], gateway.records_of(request_id, count=2)
 
 
 def test_http_is_not_served_on_the_https_port(gateway: Gateway) -> None:

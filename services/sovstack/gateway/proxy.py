@@ -13,8 +13,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
+import aiohttp
 import anyio
-import httpx
 from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
@@ -168,20 +168,20 @@ async def handle_inference(request: Request, kind: str) -> Response:
 
 async def _open(
     state: GatewayState, ctx: RequestContext, allowed: tuple[str, ...], body: dict[str, Any]
-) -> tuple[httpx.Response, ReplicaState]:
+) -> tuple[aiohttp.ClientResponse, ReplicaState]:
     """Send to the least-loaded allowed replica; a connect failure tries the next one."""
     assert ctx.model is not None  # noqa: S101 -- set before forwarding
     tried = 0
     for replica in state.pool.candidates(allowed, ctx.model):
         tried += 1
-        request = state.upstream.build_request(
-            "POST", f"{replica.spec.url}{ctx.route}", json=body,
-            headers={"x-request-id": ctx.request_id},
-        )  # fmt: skip
         state.pool.acquire(replica)
         try:
-            response = await state.upstream.send(request, stream=True)
-        except (httpx.ConnectError, httpx.ConnectTimeout):
+            # Returns once the status and headers are in; the body is read below.
+            response = await state.upstream.post(
+                f"{replica.spec.url}{ctx.route}", json=body,
+                headers={"x-request-id": ctx.request_id},
+            )  # fmt: skip
+        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError):
             state.pool.release(replica)
             state.pool.mark_down(replica)
             continue
@@ -207,32 +207,30 @@ async def forward(
         if keep_text
         else ""
     )
-    if not body.get("stream") or not response.headers.get("content-type", "").startswith(
-        "text/event-stream"
-    ):
+    if not body.get("stream") or not response.content_type.startswith("text/event-stream"):
         try:
-            data = await response.aread()
-        except httpx.HTTPError as exc:
+            data = await response.read()
+        except (aiohttp.ClientError, TimeoutError) as exc:
             await state.auditor.ended(ctx, "error", status=502, error="upstream read failed")
             raise UpstreamFailed("the model replica failed to answer", code="upstream") from exc
         finally:
-            await response.aclose()
+            response.release()
             state.pool.release(replica)
         return await _finish_plain(state, ctx, response, data, keep_text, prompt)
     tap = StreamTap(drop_usage_only=not wants_usage, keep_text=keep_text)
     return StreamingResponse(
         _relay(state, ctx, response, replica, tap, prompt),
-        status_code=response.status_code,
+        status_code=response.status,
         media_type="text/event-stream",
         headers={"cache-control": "no-cache"},
     )
 
 
 async def _finish_plain(
-    state: GatewayState, ctx: RequestContext, response: httpx.Response, data: bytes,
+    state: GatewayState, ctx: RequestContext, response: aiohttp.ClientResponse, data: bytes,
     keep_text: bool, prompt: str,
 ) -> Response:  # fmt: skip
-    status = response.status_code
+    status = response.status
     usage, completion = None, None
     try:
         parsed = json.loads(data)
@@ -273,12 +271,13 @@ def _upstream_refusal(status: int, parsed: Any) -> dict[str, Any]:
 
 
 async def _relay(
-    state: GatewayState, ctx: RequestContext, response: httpx.Response, replica: ReplicaState,
+    state: GatewayState, ctx: RequestContext, response: aiohttp.ClientResponse,
+    replica: ReplicaState,
     tap: StreamTap, prompt: str,
 ) -> AsyncIterator[bytes]:  # fmt: skip
     event, error = "aborted", None
     try:
-        async for chunk in response.aiter_raw():
+        async for chunk in response.content.iter_any():
             out = tap.feed(chunk)
             if out:
                 yield out
@@ -286,14 +285,19 @@ async def _relay(
         if rest:
             yield rest
         event = "completed"
-    except httpx.HTTPError as exc:
+    except (aiohttp.ClientError, TimeoutError) as exc:
         event, error = "error", f"upstream stream failed: {type(exc).__name__}"
     finally:
         with anyio.CancelScope(shield=True):
-            await response.aclose()  # a gone client cancels the upstream request too
+            # Closing (not releasing) drops the connection: a gone client, or a
+            # failed stream, cancels the request at the replica too.
+            if event == "completed":
+                response.release()
+            else:
+                response.close()
             state.pool.release(replica)
             await state.auditor.ended(
-                ctx, event, status=response.status_code, usage=tap.usage,
+                ctx, event, status=response.status, usage=tap.usage,
                 response_sha256=tap.sha256(), error=error,
                 prompt=prompt if tap.keep_text else None,
                 completion=tap.text if tap.keep_text else None,

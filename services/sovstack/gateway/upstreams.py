@@ -12,11 +12,13 @@ import asyncio
 import contextlib
 from dataclasses import dataclass
 
-import httpx
+import aiohttp
 
 from sovstack.core.config import Replica
 
 __all__ = ["Pool", "ReplicaState"]
+
+_PROBE = aiohttp.ClientTimeout(total=5.0)
 
 
 @dataclass
@@ -24,6 +26,7 @@ class ReplicaState:
     spec: Replica
     healthy: bool = False
     outstanding: int = 0
+    failed_probes: int = 0
 
     @property
     def id(self) -> str:
@@ -31,7 +34,7 @@ class ReplicaState:
 
 
 class Pool:
-    def __init__(self, replicas: list[Replica], client: httpx.AsyncClient, interval_s: float):
+    def __init__(self, replicas: list[Replica], client: aiohttp.ClientSession, interval_s: float):
         self._replicas = {r.id: ReplicaState(r) for r in replicas}
         self._client = client
         self._interval = interval_s
@@ -69,11 +72,15 @@ class Pool:
         replica.healthy = False
 
     async def probe(self, replica: ReplicaState) -> None:
+        """One health check. A replica is taken out after two failed checks in a row,
+        so that a replica slow to answer under load is not dropped for one late probe."""
         try:
-            response = await self._client.get(f"{replica.spec.url}/health", timeout=2.0)
-            replica.healthy = response.status_code == 200
-        except httpx.HTTPError:
-            replica.healthy = False
+            async with self._client.get(f"{replica.spec.url}/health", timeout=_PROBE) as response:
+                ok = response.status == 200
+        except (aiohttp.ClientError, TimeoutError):
+            ok = False
+        replica.failed_probes = 0 if ok else replica.failed_probes + 1
+        replica.healthy = ok or (replica.healthy and replica.failed_probes < 2)
 
     async def probe_all(self) -> None:
         await asyncio.gather(*(self.probe(r) for r in self._replicas.values()))
