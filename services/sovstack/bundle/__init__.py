@@ -2,6 +2,7 @@
 
 ::
 
+    built = build(paths, BuildOptions(out, signing_key, profile="cpu", ...), echo)
     report = verify(open_source(path), load_public(pubkey), installed=read(state_file))
     report.ok, report.problems, report.components
 
@@ -12,6 +13,7 @@ origin) signed in ``manifest.sig`` with Ed25519. Errors are described in
 :mod:`sovstack.bundle.errors`.
 """
 
+from sovstack.bundle.build import BuildOptions, Built, build
 from sovstack.bundle.errors import BundleError, BundleKeyError, ManifestError
 from sovstack.bundle.manifest import FileEntry, Manifest
 from sovstack.bundle.signing import generate_key, load_public
@@ -20,6 +22,8 @@ from sovstack.bundle.state import Installed, read, record
 from sovstack.bundle.verify import Problem, Report, verify
 
 __all__ = [
+    "BuildOptions",
+    "Built",
     "BundleError",
     "BundleKeyError",
     "FileEntry",
@@ -28,6 +32,7 @@ __all__ = [
     "ManifestError",
     "Problem",
     "Report",
+    "build",
     "generate_key",
     "load_public",
     "open_source",
