@@ -220,10 +220,13 @@ def build(paths: Paths, options: BuildOptions, echo: Echo) -> Built:
         remove(staging)
     if options.tar is not None:
         echo(f"==> writing {options.tar}")
+        started = time.monotonic()
         stamp = int(
             datetime.strptime(manifest.built_at, "%Y-%m-%dT%H:%M:%SZ")
             .replace(tzinfo=UTC)
             .timestamp()
         )
         write_tar(out, manifest, options.tar.resolve(), stamp)
+        took = time.monotonic() - started
+        echo(f"    {human_size(options.tar.stat().st_size)} in {took:.1f}s")
     return Built(out, manifest, tuple(rows), tuple(notes), options.tar)

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
-__all__ = ["copy_hashed", "hash_stream", "remove", "sha256_file", "walk_files"]
+__all__ = ["CHUNK", "copy_hashed", "hash_stream", "remove", "sha256_file", "walk_files"]
 
 CHUNK = 1 << 20
 

@@ -10,9 +10,25 @@ from pathlib import Path
 
 from sovstack.bundle.errors import BundleError
 
-__all__ = ["Echo", "run"]
+__all__ = ["Echo", "brief", "run"]
 
 Echo = Callable[[str], None]
+
+
+def brief(argv: Sequence[str | Path]) -> str:
+    """The command line, with pip's dozens of '--platform TAG' pairs said once."""
+    words: list[str] = []
+    tags: list[str] = []
+    pairs = iter(str(a) for a in argv)
+    for word in pairs:
+        if word == "--platform":
+            tags.append(next(pairs, ""))
+            if len(tags) == 1:
+                words += ["--platform", "{tags}"]
+        else:
+            words.append(word)
+    shown = " ".join(words)
+    return shown.replace("{tags}", f"<{len(tags)} tags: {tags[0]} and older>") if tags else shown
 
 
 def run(
@@ -53,7 +69,6 @@ def run(
             echo(f"    {shown}")
     if proc.wait() != 0:
         raise BundleError(
-            f"{what} failed (exit {proc.returncode}): {' '.join(map(str, argv))}\n"
-            + "\n".join(tail)
+            f"{what} failed (exit {proc.returncode}): {brief(argv)}\n" + "\n".join(tail)
         )
     return "\n".join(lines)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import IO, Protocol
 
 from sovstack.bundle.errors import BundleError
-from sovstack.bundle.files import hash_stream, sha256_file, walk_files
+from sovstack.bundle.files import CHUNK, hash_stream, sha256_file, walk_files
 from sovstack.bundle.manifest import MANIFEST_NAME, RESERVED, SIGNATURE_NAME
 
 __all__ = ["DirSource", "Found", "Source", "TarSource", "open_source"]
@@ -97,7 +97,7 @@ class TarSource:
     def __init__(self, tar_path: Path) -> None:
         self.label = str(tar_path)
         try:
-            self._tar = tarfile.open(tar_path, mode="r|*")  # noqa: SIM115 -- closed by close()
+            self._tar = tarfile.open(tar_path, mode="r|*", bufsize=CHUNK)  # noqa: SIM115 -- closed by close()
         except tarfile.TarError as exc:
             raise BundleError(f"{tar_path} is not a readable tar file: {exc}") from exc
         self._members: Iterator[tarfile.TarInfo] = iter(self._tar)

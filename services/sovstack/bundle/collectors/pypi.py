@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -88,7 +88,8 @@ def resolve(
             "install",
             "--dry-run",
             "--ignore-installed",
-            "--quiet",
+            "--progress-bar",
+            "off",
             "--report",
             report,
             "--target",
@@ -108,11 +109,18 @@ def resolve(
     return [_item(raw) for raw in data["install"]]
 
 
-def _shown(line: str) -> str | None:
-    """pip's 'Saved <path>' lines, as the file name alone."""
-    if line.startswith("Saved "):
-        return f"downloaded {line.rsplit('/', 1)[-1]}"
-    return None
+def _counter(total: int) -> Callable[[str], str | None]:
+    """pip's 'Downloading <file> (<size>)' lines, numbered, as each download starts."""
+    count = 0
+
+    def shown(line: str) -> str | None:
+        nonlocal count
+        if not line.lstrip().startswith("Downloading "):
+            return None
+        count += 1
+        return f"[{count}/{total}] {line.split('Downloading ', 1)[1].rsplit('/', 1)[-1]}"
+
+    return shown
 
 
 def download(missing: Sequence[Resolved], pool: Path, echo: Echo) -> None:
@@ -141,7 +149,7 @@ def download(missing: Sequence[Resolved], pool: Path, echo: Echo) -> None:
             ),
             "pip download",
             echo,
-            show=_shown,
+            show=_counter(len(missing)),
         )
         for r in missing:
             got = Path(partial) / r.filename
