@@ -197,7 +197,7 @@ def build_(
     with the signing key. Needs root for the Debian repository (debootstrap
     and chroot). Ends with a table of size and time per component.
     """
-    paths = Paths(root or find_root())
+    paths = _project(root, "run it from the checkout, or give --root")
     options = BuildOptions(
         out=out or paths.state / "bundle" / profile,
         signing_key=signing_key,
@@ -227,6 +227,13 @@ def build_(
         f"signed by  key id {key_id}; check it with: sovstack bundle verify "
         f"{built.tar or built.out} --pubkey {signing_key}.pub"
     )
+
+
+def _project(root: Path | None, why: str) -> Paths:
+    try:
+        return Paths(root or find_root())
+    except FileNotFoundError as exc:
+        raise UsageProblem(f"{exc}; {why}") from exc
 
 
 def _print_report(report: Report) -> None:
@@ -296,7 +303,9 @@ def verify_(
     per component and every problem, naming the file and why.
     """
     public = signing.load_public(pubkey)
-    state_file = state_file or Paths(root or find_root()).state / "bundle-installed.json"
+    if state_file is None:
+        paths = _project(root, "give --state FILE, the record of the last bundle installed")
+        state_file = paths.state / "bundle-installed.json"
     installed = state.read(state_file)
     source = open_source(bundle_path)
     with contextlib.closing(source):

@@ -169,3 +169,13 @@ def test_build_will_not_replace_a_folder_that_is_not_a_bundle(
     assert result.exit_code == 2
     assert "exists and is not a bundle: refusing to replace it" in result.output
     assert (tmp_path / "out" / "precious.txt").read_text() == "keep me"
+
+
+def test_verify_outside_a_checkout_asks_for_the_state_file(
+    bundle_dir: Path, key: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = _run("bundle", "verify", bundle_dir, "--pubkey", f"{key}.pub")
+    assert result.exit_code == 2
+    assert "is not inside a sovstack checkout" in result.output
+    assert "give --state FILE" in result.output
