@@ -11,6 +11,7 @@ what keeps two builds of the same policies identical.
 from __future__ import annotations
 
 import hashlib
+import os
 import tempfile
 from pathlib import Path
 
@@ -61,7 +62,7 @@ def collect(ctx: Context, signing_key: Path) -> Collected:
             got.reused = 1
         else:
             ctx.echo(f"    opa build of policies/ (revision {revision}), signed with {signing_key}")
-            partial = cached.with_name(f".{cached.name}.partial")
+            partial = cached.with_name(f".{cached.name}.{os.getpid()}.partial")
             built = policy_bundle.build(ctx.paths, signing_key, partial, tree)
             if built.revision != revision:
                 raise BundleError(f"policy revision changed while building ({revision})")
