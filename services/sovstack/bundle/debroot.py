@@ -75,6 +75,8 @@ def ensure(cache: Path, suite: str, mirror: str, echo: Echo) -> Path:
     """The cached root for ``suite``, made first if needed. Call it under :func:`locked`."""
     target = root_dir(cache, suite)
     if (target / "usr" / "bin" / "apt-get").is_file():
+        # mkdtemp made it 0700: apt's '_apt' user must be able to walk the root.
+        target.chmod(0o755)
         return target
     echo(f"    making a minimal Debian {suite} root with debootstrap from {mirror} (once, ~1 min)")
     for stale in cache.glob(f".debian-{suite}-*"):
@@ -92,6 +94,7 @@ def ensure(cache: Path, suite: str, mirror: str, echo: Echo) -> Path:
         # debootstrap leaves its own downloads behind; the root needs none of them.
         for deb in (work / "var/cache/apt/archives").glob("*.deb"):
             deb.unlink()
+        work.chmod(0o755)
         remove(target)
         work.rename(target)
     finally:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sovstack.bundle.collectors.debs import Planned, parse_plan
+from sovstack.bundle.collectors.debs import Planned, parse_plan, update_problems
 
 SIMULATION = "\n".join(
     [
@@ -34,3 +34,23 @@ def test_an_epoch_is_quoted_in_apts_cache_and_dropped_in_the_pool_name() -> None
     planned = parse_plan(SIMULATION)[0]
     assert planned.cached_name == "libbpf1_1%3a1.1.2-0+deb12u1_amd64.deb"
     assert planned.pool_name == "libbpf1_1.1.2-0+deb12u1_amd64.deb"
+
+
+UPDATE = "\n".join(
+    [
+        "Hit:1 http://deb.debian.org/debian bookworm InRelease",
+        "Err:2 http://127.0.0.1:9 bookworm InRelease",
+        "  Could not connect to 127.0.0.1:9 (127.0.0.1). - connect (111: Connection refused)",
+        "Reading package lists...",
+        "W: Failed to fetch http://127.0.0.1:9/dists/bookworm/InRelease  Could not connect",
+        "W: Some index files failed to download. They have been ignored, or old ones used instead.",
+    ]
+)
+
+
+def test_a_source_apt_could_not_read_is_caught_though_apt_exits_0() -> None:
+    assert update_problems(UPDATE) == [
+        "Err:2 http://127.0.0.1:9 bookworm InRelease",
+        "W: Failed to fetch http://127.0.0.1:9/dists/bookworm/InRelease  Could not connect",
+    ]
+    assert update_problems("Hit:1 http://deb.debian.org/debian bookworm InRelease\n") == []

@@ -23,7 +23,7 @@ from sovstack.bundle.errors import BundleError
 from sovstack.bundle.proc import run
 from sovstack.bundle.profiles import NODE
 
-__all__ = ["AptSources", "Planned", "collect", "parse_plan"]
+__all__ = ["AptSources", "Planned", "collect", "parse_plan", "update_problems"]
 
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 DEFAULT_SECURITY = "http://deb.debian.org/debian-security"
@@ -100,6 +100,26 @@ def _configure(root: Path, sources: AptSources, components: Sequence[str]) -> No
     shutil.copyfile("/etc/resolv.conf", resolv)
 
 
+def update_problems(output: str) -> list[str]:
+    """The lines of ``apt-get update`` that say a source failed (apt still exits 0 for them)."""
+    return [
+        line
+        for line in output.splitlines()
+        if line.startswith(("W: Failed to fetch", "E: ", "W: GPG error", "Err:"))
+        or "is not signed" in line
+    ]
+
+
+def _update(root: Path) -> None:
+    output = run(_chroot_apt(root, "update"), "apt-get update (are the sources reachable?)")
+    failed = update_problems(output)
+    if failed:
+        raise BundleError(
+            "apt-get update could not read every source (is it reachable? is its key given "
+            "with --apt-keyring?):\n" + "\n".join(f"  {line}" for line in failed)
+        )
+
+
 def collect(
     ctx: Context, packages: Sequence[str], components: Sequence[str], sources: AptSources
 ) -> Collected:
@@ -111,7 +131,7 @@ def collect(
         root = debroot.ensure(ctx.cache, NODE.debian_suite, sources.mirror, ctx.echo)
         _configure(root, sources, components)
         ctx.echo(f"    apt-get update ({', '.join(components)})")
-        run(_chroot_apt(root, "update"), "apt-get update (are the sources reachable?)")
+        _update(root)
         install = ["install", "-y", "--no-install-recommends", *packages]
         try:
             plan = parse_plan(run(_chroot_apt(root, *install, "--simulate"), "resolving"))
