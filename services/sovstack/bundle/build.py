@@ -27,12 +27,12 @@ from sovstack.bundle.errors import BundleError
 from sovstack.bundle.files import remove, sha256_file, walk_files
 from sovstack.bundle.manifest import MANIFEST_NAME, SIGNATURE_NAME, FileEntry, Manifest
 from sovstack.bundle.proc import Echo
-from sovstack.bundle.profiles import COLLECTIONS, NODE, PROFILES, Profile
+from sovstack.bundle.profiles import COLLECTIONS, NODE, PROFILES, Profile, expected_contents
 from sovstack.bundle.report import Row, human_size
 from sovstack.bundle.tarball import write_tar
 from sovstack.devstack.paths import Paths
 
-__all__ = ["PARTS", "SKIPPABLE", "BuildOptions", "Built", "build", "expected_contents"]
+__all__ = ["PARTS", "SKIPPABLE", "BuildOptions", "Built", "build"]
 
 PARTS = ("wheels", "debs", "opa", "keycloak", "models", "collections", "policy")
 # A part, or one wheel set (the vLLM set is most of a bundle's size).
@@ -59,15 +59,6 @@ class Built:
     rows: tuple[Row, ...]
     notes: tuple[str, ...]
     tar: Path | None
-
-
-def expected_contents(profile: Profile) -> list[str]:
-    """What a complete bundle of ``profile`` holds, as the manifest's ``contents`` names it."""
-    names = [f"wheels:{s.name}" for s in profile.wheel_sets]
-    names += ["debs", "opa", "keycloak", "models", "collections", "policy"]
-    if profile.needs_jdk:
-        names.append("jdk")
-    return sorted(names)
 
 
 def _contents(profile: Profile, skip: frozenset[str]) -> list[str]:

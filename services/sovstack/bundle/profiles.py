@@ -9,6 +9,7 @@ whole dependency closure). The pins of the Python sets live in
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sovstack.devstack import versions
@@ -21,6 +22,8 @@ __all__ = [
     "NodePlatform",
     "Profile",
     "WheelSet",
+    "expected_contents",
+    "left_out",
     "pip_target_args",
 ]
 
@@ -186,3 +189,18 @@ PROFILES: dict[str, Profile] = {
         ("main", "contrib", "non-free", "non-free-firmware"),
     ),
 }
+
+
+def expected_contents(profile: Profile) -> list[str]:
+    """What a complete bundle of ``profile`` holds, as the manifest's ``contents`` names it."""
+    names = [f"wheels:{s.name}" for s in profile.wheel_sets]
+    names += ["debs", "opa", "keycloak", "models", "collections", "policy"]
+    if profile.needs_jdk:
+        names.append("jdk")
+    return sorted(names)
+
+
+def left_out(profile_name: str, contents: Sequence[str]) -> list[str]:
+    """What a bundle of ``profile_name`` holding ``contents`` lacks to be complete."""
+    profile = PROFILES.get(profile_name)
+    return sorted(set(expected_contents(profile)) - set(contents)) if profile else []

@@ -1,11 +1,14 @@
-"""What a build shows: one line per step as it goes, and a table of size and time per component."""
+"""What the commands show: the build's table of size and time per component, verify's summary."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-__all__ = ["Row", "human_size", "table"]
+from sovstack.bundle.profiles import left_out
+from sovstack.bundle.verify import Report
+
+__all__ = ["Row", "human_size", "table", "verify_summary"]
 
 
 @dataclass(frozen=True)
@@ -50,3 +53,29 @@ def table(rows: Sequence[Row]) -> list[str]:
         f"{total.seconds:>7.1f}s  {total.fetched} / {total.reused}"
     )
     return lines
+
+
+def verify_summary(report: Report) -> list[str]:
+    """What ``bundle verify`` prints: signer, bundle, a line per component, then the verdict."""
+    lines = []
+    manifest = report.manifest
+    if manifest is not None:
+        total = sum(f.size for f in manifest.files)
+        lines += [
+            f"signature  ok (key id {report.signer})",
+            f"bundle     sovstack {manifest.version}, profile {manifest.profile}, built "
+            f"{manifest.built_at}, {len(manifest.files)} files, {human_size(total)}",
+            f"{'component':<12} {'files':>6} {'size':>10}  result",
+        ]
+        for name, tally in sorted(report.components.items()):
+            result = "ok" if not tally.problems else f"{tally.problems} problem(s)"
+            lines.append(f"{name:<12} {tally.files:>6} {human_size(tally.size):>10}  {result}")
+        if not manifest.complete:
+            missing = ", ".join(left_out(manifest.profile, manifest.contents))
+            lines.append(f"note: an INCOMPLETE bundle; it leaves out: {missing}")
+        last = report.installed.version if report.installed else "none recorded"
+        lines.append(f"version    {manifest.version} (last installed: {last})")
+    if report.ok:
+        return [*lines, f"VERIFIED   {report.source}"]
+    lines.append(f"FAILED     {report.source}: {len(report.problems)} problem(s)")
+    return lines + [f"  {problem}" for problem in report.problems]

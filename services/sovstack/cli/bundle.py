@@ -16,14 +16,14 @@ import click
 
 from sovstack import __version__
 from sovstack.bundle import signing, state
-from sovstack.bundle.build import SKIPPABLE, BuildOptions, build, expected_contents
+from sovstack.bundle.build import SKIPPABLE, BuildOptions, build
 from sovstack.bundle.collectors.debs import DEFAULT_MIRROR, DEFAULT_SECURITY, AptSources
 from sovstack.bundle.collectors.models import parse_model_option
 from sovstack.bundle.errors import BundleError
-from sovstack.bundle.profiles import PROFILES
-from sovstack.bundle.report import human_size, table
+from sovstack.bundle.profiles import PROFILES, left_out
+from sovstack.bundle.report import human_size, table, verify_summary
 from sovstack.bundle.sources import open_source
-from sovstack.bundle.verify import Report, verify
+from sovstack.bundle.verify import verify
 from sovstack.devstack.paths import Paths, find_root
 
 __all__ = ["bundle"]
@@ -216,9 +216,9 @@ def build_(
     click.echo("")
     for note in built.notes:
         click.echo(f"note: {note}")
-    left_out = sorted(set(expected_contents(PROFILES[profile])) - set(built.manifest.contents))
-    if left_out:
-        click.echo(f"note: INCOMPLETE bundle, it leaves out: {', '.join(left_out)}")
+    missing = left_out(profile, built.manifest.contents)
+    if missing:
+        click.echo(f"note: INCOMPLETE bundle, it leaves out: {', '.join(missing)}")
     click.echo(f"bundle     {built.out}")
     if built.tar is not None:
         click.echo(f"tar        {built.tar} ({human_size(built.tar.stat().st_size)})")
@@ -234,36 +234,6 @@ def _project(root: Path | None, why: str) -> Paths:
         return Paths(root or find_root())
     except FileNotFoundError as exc:
         raise UsageProblem(f"{exc}; {why}") from exc
-
-
-def _print_report(report: Report) -> None:
-    manifest = report.manifest
-    if manifest is not None:
-        total = sum(f.size for f in manifest.files)
-        click.echo(f"signature  ok (key id {report.signer})")
-        click.echo(
-            f"bundle     sovstack {manifest.version}, profile {manifest.profile}, built "
-            f"{manifest.built_at}, {len(manifest.files)} files, {human_size(total)}"
-        )
-        click.echo(f"{'component':<12} {'files':>6} {'size':>10}  result")
-        for name, tally in sorted(report.components.items()):
-            result = "ok" if not tally.problems else f"{tally.problems} problem(s)"
-            click.echo(f"{name:<12} {tally.files:>6} {human_size(tally.size):>10}  {result}")
-        if not manifest.complete:
-            left_out = (
-                sorted(set(expected_contents(PROFILES[manifest.profile])) - set(manifest.contents))
-                if manifest.profile in PROFILES
-                else []
-            )
-            click.echo(f"note: an INCOMPLETE bundle; it leaves out: {', '.join(left_out)}")
-        last = report.installed.version if report.installed else "none recorded"
-        click.echo(f"version    {manifest.version} (last installed: {last})")
-    if report.ok:
-        click.echo(f"VERIFIED   {report.source}")
-        return
-    click.echo(f"FAILED     {report.source}: {len(report.problems)} problem(s)")
-    for problem in report.problems:
-        click.echo(f"  {problem}")
 
 
 @bundle.command("verify")
@@ -310,7 +280,8 @@ def verify_(
     source = open_source(bundle_path)
     with contextlib.closing(source):
         report = verify(source, public, installed, force)
-    _print_report(report)
+    for line in verify_summary(report):
+        click.echo(line)
     if not report.ok or report.manifest is None or report.manifest_sha256 is None:
         raise click.exceptions.Exit(1)
     if record:

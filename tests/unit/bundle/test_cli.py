@@ -50,6 +50,10 @@ def test_verify_prints_a_summary_and_exits_0(bundle_dir: Path, key: Path, tmp_pa
     assert lines[0].startswith("signature  ok (key id ")
     assert any(line.split() == ["opa", "1", "2.1", "KB", "ok"] for line in lines)
     assert "version    1.0.0 (last installed: none recorded)" in lines
+    assert (
+        "note: an INCOMPLETE bundle; it leaves out: collections, jdk, keycloak, policy, "
+        "wheels:control, wheels:vllm"
+    ) in lines
     assert lines[-1] == f"VERIFIED   {bundle_dir}"
 
 

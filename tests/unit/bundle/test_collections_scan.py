@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from sovstack.bundle.collectors.ansible import _check_used, used_collections
+from sovstack.bundle.collectors.ansible import check_used, used_collections
 from sovstack.bundle.errors import BundleError
 
 TASKS = """\
@@ -50,13 +50,13 @@ def test_modules_lookups_filters_and_collection_lists_are_found(project: Path) -
 def test_a_used_collection_the_bundle_lacks_is_refused_naming_the_file(project: Path) -> None:
     carried = ("community.crypto", "community.general", "community.postgresql")
     with pytest.raises(BundleError) as refused:
-        _check_used(project, carried)
+        check_used(project, carried)
     assert "ansible.utils (used in roles/nvidia_gpu/tasks/main.yml)" in str(refused.value)
-    _check_used(project, (*carried, "ansible.utils"))
+    check_used(project, (*carried, "ansible.utils"))
 
 
 def test_this_projects_playbooks_use_only_carried_collections() -> None:
     from sovstack.bundle.profiles import COLLECTIONS
 
     root = Path(__file__).resolve().parents[3]
-    _check_used(root, COLLECTIONS)
+    check_used(root, COLLECTIONS)

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sovstack.bundle.build import expected_contents
 from sovstack.bundle.collectors.debs import AptSources
-from sovstack.bundle.profiles import NODE, PROFILES, NodePlatform, pip_target_args
+from sovstack.bundle.profiles import (
+    NODE,
+    PROFILES,
+    NodePlatform,
+    expected_contents,
+    pip_target_args,
+)
 from sovstack.devstack import versions
 
 

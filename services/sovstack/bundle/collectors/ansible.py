@@ -27,7 +27,7 @@ from sovstack.bundle.errors import BundleError
 from sovstack.bundle.manifest import FileEntry, check_path
 from sovstack.bundle.profiles import ANSIBLE_VERSION
 
-__all__ = ["collect", "used_collections"]
+__all__ = ["check_used", "collect", "used_collections"]
 
 _BUILTIN = frozenset({"ansible.builtin", "ansible.legacy"})
 _ID = r"[a-z_][a-z0-9_]*"
@@ -56,7 +56,7 @@ def used_collections(root: Path) -> dict[str, str]:
     return used
 
 
-def _check_used(root: Path, carried: Sequence[str]) -> None:
+def check_used(root: Path, carried: Sequence[str]) -> None:
     lacking = {n: f for n, f in used_collections(root).items() if n not in carried}
     if lacking:
         raise BundleError(
@@ -107,7 +107,7 @@ def _extract(ctx: Context, wheel: zipfile.ZipFile, name: str, origin: str, got: 
 
 
 def collect(ctx: Context, names: Sequence[str]) -> Collected:
-    _check_used(ctx.paths.root, names)
+    check_used(ctx.paths.root, names)
     got = Collected()
     (wheel,) = pypi.resolve("ansible", [f"ansible=={ANSIBLE_VERSION}"], no_deps=True)
     pool = ctx.cache / "wheels"
