@@ -8,23 +8,16 @@ from pathlib import Path
 import click
 
 from sovstack.cli._errors import friendly
+from sovstack.cli._options import root_option, state_dir_option
 from sovstack.cluster import image, lifecycle
 from sovstack.devstack.paths import Paths, find_root
 
 __all__ = ["cluster"]
 
-_root = click.option(
-    "--root",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Project root (default: the checkout around the current directory).",
-)
-_state = click.option(
-    "--state-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Where the cluster keeps its record, keys, node layers and consoles "
-    "(default: ROOT/.sovstack/cluster, where inventory/local expects the keys).",
+_root = root_option
+_state = state_dir_option(
+    "Where the cluster keeps its record, keys, node layers and consoles "
+    "(default: ROOT/.sovstack/cluster, where inventory/local expects the keys)."
 )
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from sovstack.cli._errors import friendly
+from sovstack.cli._options import root_option
 from sovstack.devstack import deps as fetch
 from sovstack.devstack.paths import Paths, find_root
 
@@ -20,12 +21,7 @@ __all__ = ["deps"]
     type=click.Choice(list(fetch.STEPS)),
     help="Fetch only this component (repeatable).",
 )
-@click.option(
-    "--root",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Project root (default: the checkout around the current directory).",
-)
+@root_option
 @friendly
 def deps(only: tuple[str, ...], root: Path | None) -> None:
     """Fetch OPA, Regal, Keycloak, a Java for it, vLLM (CPU) and the tiny model.

@@ -7,22 +7,15 @@ from pathlib import Path
 import click
 
 from sovstack.cli._errors import friendly
+from sovstack.cli._options import root_option, state_dir_option
 from sovstack.devstack import stack
 from sovstack.devstack.paths import Paths, find_root
 
 __all__ = ["dev"]
 
-_root = click.option(
-    "--root",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Project root (default: the checkout around the current directory).",
-)
-_state = click.option(
-    "--state-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Where the stack keeps dev.json, logs and its run record (default: ROOT/.sovstack).",
+_root = root_option
+_state = state_dir_option(
+    "Where the stack keeps dev.json, logs and its run record (default: ROOT/.sovstack)."
 )
 
 
