@@ -110,14 +110,22 @@ def update_problems(output: str) -> list[str]:
     ]
 
 
+_UNREADABLE = (
+    "apt-get update could not read every source (is it reachable? is its key given "
+    "with --apt-keyring?):\n"
+)
+
+
 def _update(root: Path) -> None:
-    output = run(_chroot_apt(root, "update"), "apt-get update (are the sources reachable?)")
+    try:
+        output = run(_chroot_apt(root, "update"), "apt-get update")
+    except BundleError as exc:
+        # A source that is not signed by a key apt has makes it exit 100 (others only warn).
+        failed = update_problems(str(exc)) or str(exc).splitlines()
+        raise BundleError(_UNREADABLE + "\n".join(f"  {line}" for line in failed)) from exc
     failed = update_problems(output)
     if failed:
-        raise BundleError(
-            "apt-get update could not read every source (is it reachable? is its key given "
-            "with --apt-keyring?):\n" + "\n".join(f"  {line}" for line in failed)
-        )
+        raise BundleError(_UNREADABLE + "\n".join(f"  {line}" for line in failed))
 
 
 def collect(
