@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import re
+import socket
+import ssl
 import subprocess
 import sys
 
 import httpx
 import openai
 import pytest
+import yaml
 
 from sovstack.devstack.components import VLLM_MODEL_NAME
 from tests.integration.conftest import KeycloakServed, Served
@@ -236,27 +239,34 @@ def test_readyz_reports_every_dependency(gateway: Gateway) -> None:
 def test_a_client_that_disconnects_mid_stream_is_recorded_as_aborted(
     gateway: Gateway, keycloak_server: KeycloakServed
 ) -> None:
-    with gateway.client(
-        keycloak_server.token("line-monitor"), **{"X-Data-Classification": "internal"}
-    ) as client:
-        body = {
-            "model": VLLM_MODEL_NAME,
-            "prompt": "Pump",
-            # As long as the replica allows (256 tokens of context), four times over,
-            # so that the client is gone well before the replica could finish.
-            "max_tokens": 240,
-            "n": 4,
-            "stream": True,
-            "ignore_eos": True,
-        }
-        with client.stream("POST", "/v1/completions", json=body) as response:
-            request_id = response.headers["x-request-id"]
-            for line in response.iter_lines():
-                if line.startswith("data: {"):
-                    json.loads(line[6:])
-                    break  # leave after the first event: the connection closes
-    events = [r["event"] for r in gateway.records_of(request_id, count=2)]
-    assert events == ["accepted", "aborted"], gateway.records_of(request_id, count=2)
+    body = json.dumps({
+        "model": VLLM_MODEL_NAME,
+        # Sixteen sequences as long as the replica allows (256 tokens of context),
+        # so that the client is gone long before the replica could finish them.
+        "prompt": ["Pump"] * 4, "n": 4, "max_tokens": 240, "ignore_eos": True,
+        "stream": True,
+    }).encode()  # fmt: skip
+    host, port = gateway.url.removeprefix("https://").split(":")
+    request = (
+        f"POST /v1/completions HTTP/1.1\r\nHost: {host}\r\n"
+        f"Authorization: Bearer {keycloak_server.token('line-monitor')}\r\n"
+        "X-Data-Classification: internal\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
+    context = ssl.create_default_context(cafile=str(gateway.files.ca_file))
+    with (
+        socket.create_connection((host, int(port)), timeout=60) as raw,
+        context.wrap_socket(raw, server_hostname=host) as tls,
+    ):
+        tls.sendall(request)
+        received = b""
+        while b"data: {" not in received:  # the first event has arrived: hang up now
+            received += tls.recv(65536)
+    head = received.split(b"\r\n\r\n", 1)[0].decode()
+    assert head.startswith("HTTP/1.1 200")
+    request_id = re.search(r"(?im)^x-request-id: (\w+)", head).group(1)  # type: ignore[union-attr]
+    records = gateway.records_of(request_id, count=2)
+    assert [r["event"] for r in records] == ["accepted", "aborted"], records
 
 
 def test_http_is_not_served_on_the_https_port(gateway: Gateway) -> None:
@@ -302,3 +312,33 @@ def test_a_request_the_replica_refuses_comes_back_in_openai_shape(
         error = response.json()["error"]
         assert error["code"] == "upstream_refused" and error["message"]
         assert "Traceback" not in response.text
+
+
+def test_content_is_kept_encrypted_only_when_the_policy_says_so(
+    gateway: Gateway, keycloak_server: KeycloakServed
+) -> None:
+    token = keycloak_server.token("process-engineering")  # clearance: confidential
+    with gateway.client(token, **{"X-Data-Classification": "confidential"}) as client:
+        kept = client.post("/v1/chat/completions", json=CHAT | {"max_tokens": 3})
+    with gateway.client(token, **{"X-Data-Classification": "internal"}) as client:
+        plain = client.post("/v1/chat/completions", json=CHAT | {"max_tokens": 3})
+    assert kept.status_code == plain.status_code == 200
+    sealed = gateway.records_of(kept.headers["x-request-id"], count=2)[-1]
+    assert sealed["decision"]["obligations"]["store_content"] is True
+    assert sealed["content"]["prompt"]["alg"] == "AES-256-GCM"
+    assert "Summarise the log" not in json.dumps(sealed)  # no clear text in the log
+    assert gateway.records_of(plain.headers["x-request-id"], count=2)[-1]["content"] is None
+
+    site_key = yaml.safe_load(gateway.files.config.read_text())["audit_site_key_file"]
+    exported = subprocess.run(
+        [sys.executable, "-m", "sovstack.cli", "audit", "export", str(gateway.files.audit_dir),
+         "--site-key", site_key],
+        capture_output=True, text=True, check=True, timeout=60,
+    ).stdout  # fmt: skip
+    opened = [
+        json.loads(line)["record"]
+        for line in exported.splitlines()
+        if json.loads(line)["record"]["request_id"] == kept.headers["x-request-id"]
+    ][-1]
+    assert "Summarise the log" in opened["content"]["prompt"]["text"]
+    assert opened["content"]["completion"]["text"]
