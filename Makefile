@@ -55,7 +55,7 @@ test: deps lint policy-test cluster-test ## The whole test suite (lint, policies
 
 bench-gateway: deps ## Benchmark the gateway against direct calls (stub and vLLM; auth, policy, audit on/off)
 	@command -v wrk >/dev/null || { apt-get update -q && apt-get install -y -q wrk; }
-	$(PY) bench/gateway_bench.py
+	$(PY) bench/gateway_bench.py $(BENCH_ARGS)
 
 bench-audit: venv ## Benchmark the audit log: durable appends/s (1, 8, 64 writers), verify 1M entries
 	$(PY) bench/audit_bench.py

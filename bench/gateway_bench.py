@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import shutil
 import signal
@@ -43,12 +44,15 @@ from sovstack.devstack.process import Launch
 from sovstack.devstack.stack import DEV_REPLICA, DEV_SITE
 from sovstack.policy import serve as policy_serve
 
-VARIANTS = {
-    "gateway (all on)": [],
-    "gateway, auth off": ["--no-auth"],
-    "gateway, policy off": ["--no-policy"],
-    "gateway, audit off": ["--no-audit"],
-    "gateway (all off)": ["--no-auth", "--no-policy", "--no-audit"],
+# name -> (gateway_variant.py flags, settings over the defaults)
+VARIANTS: dict[str, tuple[list[str], dict[str, Any]]] = {
+    "gateway (all on)": ([], {}),
+    # The same, with the optional decision cache (keyed on the whole input) on for 1 s.
+    "gateway (all on, decision cache 1 s)": ([], {"decision_cache_ttl_s": 1.0}),
+    "gateway, auth off": (["--no-auth"], {}),
+    "gateway, policy off": (["--no-policy"], {}),
+    "gateway, audit off": (["--no-audit"], {}),
+    "gateway (all off)": (["--no-auth", "--no-policy", "--no-audit"], {}),
 }
 CLIENT = "line-monitor"
 
@@ -120,14 +124,16 @@ class Started:
     running: process.Running
 
 
-def _gateway(stack: ExitStack, paths: Paths, state: Path, name: str, flags: list[str],
+def _gateway(stack: ExitStack, state: Path, name: str, variant: tuple[list[str], dict[str, Any]],
              issuer: str, opa_url: str, upstream_url: str) -> Started:  # fmt: skip
+    flags, overrides = variant
     port = process.free_port()
     files = prepare_gateway(state, port, issuer, opa_url, [{
         "id": DEV_REPLICA, "model": components.VLLM_MODEL_NAME, "url": upstream_url,
         "site": DEV_SITE, "jurisdiction": "DE", "hosting": "on-prem"}])  # fmt: skip
     config = yaml.safe_load(files.config.read_text())
     config |= {"rate_limit_per_client": 1e9, "rate_limit_burst": 10**9, "log_level": "warning"}
+    config |= overrides
     files.config.write_text(yaml.safe_dump(config))
     launch = Launch(
         name=name, port=port, ready_url=f"https://127.0.0.1:{port}/readyz", ca_file=files.ca_file,
@@ -193,6 +199,14 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=int, default=4, help="length of each wrk run")
     parser.add_argument("--out", type=Path, default=Path(__file__).with_name("results"))
+    parser.add_argument(
+        "--upstream", choices=("both", "stub", "vllm"), default="both",
+        help="which upstream to measure against (default: both; vLLM is started only if needed)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--variant", action="append", choices=sorted(VARIANTS), dest="variants",
+        help="measure only these gateway variants (repeatable; default: all)",
+    )  # fmt: skip
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is missing: apt-get install wrk (make bench-gateway installs it)")
@@ -207,33 +221,41 @@ def main() -> None:
         stack.callback(shutil.rmtree, work, True)
         clients = realm.demo_clients()
         kc_port, opa_port, vllm_port, stub_port = (process.free_port() for _ in range(4))
-        echo("starting Keycloak, OPA (signed bundle), vLLM and the 20 ms stub ...")
+        echo(f"starting Keycloak, OPA (signed bundle) and the upstreams ({args.upstream}) ...")
+        want_vllm = args.upstream in ("both", "vllm")
+        want_stub = args.upstream in ("both", "stub")
         running = [
             _start(stack, components.keycloak(
                 paths, kc_port, process.free_port(), work / "keycloak",
                 realm.render_realm(paths.realm_template, clients), realm.REALM),
                 work / "keycloak.log"),
             _start(stack, policy_serve.dev_opa(paths, opa_port, echo), work / "opa.log"),
-            _start(stack, components.vllm(paths, vllm_port), work / "vllm.log"),
-            _start(stack, Launch(
+        ]  # fmt: skip
+        if want_vllm:
+            running.append(_start(stack, components.vllm(paths, vllm_port), work / "vllm.log"))
+        if want_stub:
+            running.append(_start(stack, Launch(
                 name="stub", port=stub_port, ready_url=f"http://127.0.0.1:{stub_port}/health",
                 argv=[sys.executable, str(Path(__file__).with_name("stub_upstream.py")),
-                      "--port", str(stub_port)]), work / "stub.log"),
-        ]  # fmt: skip
+                      "--port", str(stub_port)]), work / "stub.log"))  # fmt: skip
         for r in running:
             process.wait_ready(r)
         issuer = f"http://127.0.0.1:{kc_port}/realms/{realm.REALM}"
         opa_url = f"http://127.0.0.1:{opa_port}"
-        upstreams = {"stub (20 ms)": f"http://127.0.0.1:{stub_port}",
-                     "vLLM tiny model": f"http://127.0.0.1:{vllm_port}"}  # fmt: skip
+        upstreams = {}
+        if want_stub:
+            upstreams["stub (20 ms)"] = f"http://127.0.0.1:{stub_port}"
+        if want_vllm:
+            upstreams["vLLM tiny model"] = f"http://127.0.0.1:{vllm_port}"
+        variants = {n: f for n, f in VARIANTS.items() if not args.variants or n in args.variants}
         body = {"model": components.VLLM_MODEL_NAME, "max_tokens": 4,
                 "messages": [{"role": "user", "content": "Summarise the shift log"}]}  # fmt: skip
         for upstream, upstream_url in upstreams.items():
             echo(f"{upstream}: starting the gateway variants ...")
             gateways = {
-                name: _gateway(stack, paths, work / upstream.split()[0] / f"variant-{i}", name,
-                               flags, issuer, opa_url, upstream_url)
-                for i, (name, flags) in enumerate(VARIANTS.items())
+                name: _gateway(stack, work / upstream.split()[0] / f"variant-{i}", name,
+                               variant, issuer, opa_url, upstream_url)
+                for i, (name, variant) in enumerate(variants.items())
             }  # fmt: skip
             for started in gateways.values():
                 process.wait_ready(started.running)
@@ -249,7 +271,7 @@ def main() -> None:
             rows += _table(upstream, targets)
     meta = {
         "when": time.strftime("%Y-%m-%d %H:%M:%S"),
-        "machine": "2 cores, loopback",
+        "machine": f"{os.cpu_count()} cores, loopback",
         "rounds": args.rounds,
         "seconds": args.seconds,
         "load": "wrk 4 (1 and 64 connections)",

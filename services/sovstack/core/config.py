@@ -71,7 +71,9 @@ class Settings(BaseSettings):
     opa_decision_path: str = "sovstack/decision"
     opa_models_path: str = "sovstack/visible_models"
     opa_timeout_s: float = 0.5
-    decision_cache_ttl_s: float = 0.0
+    # Seconds a decision is reused for an identical input (0: ask OPA every time).
+    # While on, a decision may outlive a policy change or OPA itself by this long.
+    decision_cache_ttl_s: float = Field(default=0.0, ge=0.0, le=60.0)
     default_data_classification: str | None = None
 
     # --- audit

@@ -11,6 +11,11 @@ the signature verifies; ``iss`` is exactly the issuer; ``aud`` contains the
 gateway's audience; ``exp``, ``nbf`` and ``iat`` hold within a small leeway;
 the payload ``typ`` is ``Bearer``. ``jku``, ``x5u``, ``jwk`` and ``x5c``
 headers are never followed: keys come from the configured JWKS only.
+
+A token that passed all of this is remembered (by its exact text, bounded)
+until it expires, so that a client sending the same token again costs a dict
+lookup rather than a signature check. A remembered token is still refused
+once it has expired, or once its key is no longer in the realm's JWKS.
 """
 
 from __future__ import annotations
@@ -84,6 +89,10 @@ class JwksCache:
         self._keys = {k.key_id: k for k in keyset.keys if k.key_id and k.public_key_use != "enc"}
         return True
 
+    def current(self, kid: str) -> jwt.PyJWK | None:
+        """The key ``kid`` names in the JWKS as last fetched (no fetch)."""
+        return self._keys.get(kid)
+
     async def key(self, kid: str) -> jwt.PyJWK | None:
         found = self._keys.get(kid)
         if found is not None:
@@ -96,7 +105,19 @@ class JwksCache:
             return self._keys.get(kid)
 
 
+@dataclass(frozen=True)
+class _Verified:
+    subject: Subject
+    kid: str
+    key: jwt.PyJWK  # the very key object: any refetch of the JWKS makes new ones
+    expires: float
+
+
 class TokenVerifier:
+    # Enough for every client of a plant several times over; when full, the
+    # oldest entry goes (a flood of new valid tokens only costs signature checks).
+    MAX_REMEMBERED = 4096
+
     def __init__(
         self, jwks: JwksCache, issuer: str, audience: str, algorithms: list[str], leeway_s: int
     ) -> None:
@@ -105,9 +126,23 @@ class TokenVerifier:
         self._audience = audience
         self._algorithms = list(algorithms)
         self._leeway = leeway_s
+        self._verified: dict[str, _Verified] = {}
 
     async def verify(self, authorization: str | None) -> Subject:
         token = _bearer(authorization)
+        known = self._verified.get(token)
+        if known is not None:
+            fresh = time.time() < known.expires + self._leeway
+            if fresh and self._jwks.current(known.kid) is known.key:
+                return known.subject
+            del self._verified[token]  # verified in full below, with the reason if refused
+        verified = await self._verify(token)
+        if len(self._verified) >= self.MAX_REMEMBERED:
+            del self._verified[next(iter(self._verified))]
+        self._verified[token] = verified
+        return verified.subject
+
+    async def _verify(self, token: str) -> _Verified:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as exc:
@@ -145,7 +180,7 @@ class TokenVerifier:
             raise Unauthenticated(f"the token was refused: {exc}", code="invalid_token") from exc
         if claims.get("typ") != "Bearer":
             raise Unauthenticated("the token is not an access token", code="invalid_token")
-        return _subject(claims)
+        return _Verified(_subject(claims), kid, key, float(claims["exp"]))
 
 
 def _bearer(authorization: str | None) -> str:

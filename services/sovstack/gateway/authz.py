@@ -9,11 +9,16 @@ one is a deny (403); OPA unreachable, failing or slower than the timeout is
 
 A decision cache is off by default; when on, it is keyed on the whole input,
 so two requests share a decision only if everything the policy saw is equal.
+Identical requests that arrive while their decision is being asked for wait
+for that one answer instead of each asking OPA (an expired entry under load
+would otherwise send every request in flight to OPA at once). A failure is
+never cached: each waiter gets it, and the next request asks again.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import time
 from dataclasses import dataclass, field
@@ -92,6 +97,7 @@ class PolicyClient:
         self._timeout = timeout_s
         self._ttl = cache_ttl_s
         self._cache: dict[str, tuple[float, Decision]] = {}
+        self._asking: dict[str, asyncio.Task[Decision]] = {}
 
     async def start(self) -> None:
         await self._opa._init_session()  # the async-with entry point, without its scope
@@ -115,23 +121,36 @@ class PolicyClient:
         return answer
 
     async def decide(self, input_: dict[str, Any]) -> Decision:
-        key = json.dumps(input_, sort_keys=True, separators=(",", ":")) if self._ttl > 0 else ""
-        if key:
-            hit = self._cache.get(key)
-            if hit is not None and hit[0] > time.monotonic():
-                return hit[1]
+        if self._ttl <= 0:
+            return await self._decide(input_)
+        key = json.dumps(input_, sort_keys=True, separators=(",", ":"))
+        hit = self._cache.get(key)
+        if hit is not None and hit[0] > time.monotonic():
+            return hit[1]
+        asking = self._asking.get(key)
+        if asking is None:
+            # A task of its own: a caller that goes away does not fail the others.
+            asking = asyncio.create_task(self._decide(input_))
+            self._asking[key] = asking
+            asking.add_done_callback(functools.partial(self._answered, key))
+        return await asyncio.shield(asking)
+
+    def _answered(self, key: str, asking: asyncio.Task[Decision]) -> None:
+        del self._asking[key]
+        if asking.cancelled() or asking.exception() is not None:
+            return  # never cached; the waiters got the error
+        if len(self._cache) > 10_000:
+            self._cache.clear()
+        self._cache[key] = (time.monotonic() + self._ttl, asking.result())
+
+    async def _decide(self, input_: dict[str, Any]) -> Decision:
         # provenance: OPA names the bundle revision that made this decision.
         answer = await self._query(self._decision_path, input_, {"provenance": True})
         decision = _parse(answer.get("result"))
-        decision = Decision(
+        return Decision(
             decision.allow, decision.reasons, decision.obligations, decision.allowed_replicas,
             revision=_revision(answer.get("provenance")),
         )  # fmt: skip
-        if key:
-            if len(self._cache) > 10_000:
-                self._cache.clear()
-            self._cache[key] = (time.monotonic() + self._ttl, decision)
-        return decision
 
     async def visible_models(self, input_: dict[str, Any]) -> list[str]:
         result = (await self._query(self._models_path, input_)).get("result")

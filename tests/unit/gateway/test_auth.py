@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import time
@@ -239,3 +240,47 @@ async def test_deny_a_missing_token(verifier: TokenVerifier) -> None:
         await verifier.verify(None)
     assert caught.value.code == "missing_token"
     assert caught.value.headers()["WWW-Authenticate"].startswith("Bearer")
+
+
+async def test_a_remembered_token_skips_the_signature_check(
+    verifier: TokenVerifier, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    token = _token()
+    first = await verifier.verify(f"Bearer {token}")
+    calls = []
+    monkeypatch.setattr(jwt, "decode", lambda *a, **k: calls.append(a) or {})
+    assert await verifier.verify(f"Bearer {token}") == first
+    assert calls == []  # the same bytes were verified before: no second check
+    # A token never seen before is verified in full (and this fake decode refuses it).
+    await _refused(verifier, _token(_claims(sub="svc-2")))
+    assert len(calls) == 1
+
+
+async def test_deny_a_remembered_token_once_it_expires(verifier: TokenVerifier) -> None:
+    # Expired 3 s ago: still inside the 5 s leeway, for one to two more seconds.
+    token = _token(_claims(exp=int(time.time()) - 3))
+    await verifier.verify(f"Bearer {token}")
+    await asyncio.sleep(2.5)
+    assert "expired" in await _refused(verifier, token, code="token_expired")
+
+
+async def test_deny_a_remembered_token_whose_key_left_the_jwks(
+    verifier: TokenVerifier, idp: Idp
+) -> None:
+    token = _token()
+    await verifier.verify(f"Bearer {token}")
+    # The realm rotates realm-1 out; a refetch (here for another kid) drops it.
+    idp.keys = [_jwk(FOREIGN_KEY, "realm-2")]
+    await verifier.verify(f"Bearer {_token(key=FOREIGN_KEY, kid='realm-2')}")
+    await _refused(verifier, token)
+
+
+async def test_remembered_tokens_are_bounded(
+    verifier: TokenVerifier, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(TokenVerifier, "MAX_REMEMBERED", 3)
+    tokens = [_token(_claims(sub=f"svc-{i}")) for i in range(5)]
+    for token in tokens:
+        await verifier.verify(f"Bearer {token}")
+    assert len(verifier._verified) == 3
+    assert tokens[0] not in verifier._verified and tokens[-1] in verifier._verified

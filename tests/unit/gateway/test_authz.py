@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import aiohttp
@@ -73,3 +74,52 @@ async def test_the_cache_reuses_a_decision_only_for_the_identical_input() -> Non
     assert opa.calls == 1
     await opa.decide({"subject": {"roles": ["engineer"]}, "model": "m"})
     assert opa.calls == 2
+
+
+class SlowOpa(FakeOpa):
+    """Answers only when released, so that requests can pile up behind one question."""
+
+    def __init__(self, answers: list[Any], ttl: float) -> None:
+        super().__init__(answers, ttl)
+        self.release = asyncio.Event()
+
+    async def _query(
+        self, path: str, input_: dict[str, Any], params: dict[str, bool] | None = None
+    ) -> dict[str, Any]:
+        await self.release.wait()
+        return await super()._query(path, input_, params)
+
+
+async def test_identical_requests_in_flight_share_one_question() -> None:
+    opa = SlowOpa([ALLOW], ttl=60)
+    waiting = [asyncio.create_task(opa.decide({"model": "m"})) for _ in range(20)]
+    other = asyncio.create_task(opa.decide({"model": "n"}))
+    await asyncio.sleep(0)
+    opa.release.set()
+    decisions = await asyncio.gather(*waiting, other)
+    assert all(d.allow for d in decisions)
+    assert opa.calls == 2  # one for "m", one for "n"
+
+
+async def test_a_failure_reaches_every_waiter_and_is_not_cached() -> None:
+    opa = SlowOpa([aiohttp.ClientConnectionError(), ALLOW], ttl=60)
+    waiting = [asyncio.create_task(opa.decide({"model": "m"})) for _ in range(5)]
+    await asyncio.sleep(0)
+    opa.release.set()
+    outcomes = await asyncio.gather(*waiting, return_exceptions=True)
+    assert all(isinstance(o, Unavailable) for o in outcomes)
+    assert (await opa.decide({"model": "m"})).allow  # asked again, not the cached failure
+    assert opa.calls == 2
+
+
+async def test_a_caller_that_goes_away_does_not_fail_the_others() -> None:
+    opa = SlowOpa([ALLOW], ttl=60)
+    first = asyncio.create_task(opa.decide({"model": "m"}))
+    second = asyncio.create_task(opa.decide({"model": "m"}))
+    await asyncio.sleep(0)
+    first.cancel()
+    await asyncio.sleep(0)
+    opa.release.set()
+    assert (await second).allow
+    assert first.cancelled()
+    assert opa.calls == 1
