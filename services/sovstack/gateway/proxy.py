@@ -34,7 +34,7 @@ from sovstack.gateway.sse import StreamTap
 from sovstack.gateway.state import GatewayState
 from sovstack.gateway.upstreams import ReplicaState
 
-__all__ = ["handle_inference"]
+__all__ = ["capped", "handle_inference"]
 
 CLASSIFICATION_HEADER = "x-data-classification"
 
@@ -73,6 +73,24 @@ def _check_limits(state: GatewayState, body: dict[str, Any]) -> None:
     n = body.get("n")
     if n is not None and (not isinstance(n, int) or isinstance(n, bool) or n > settings.max_n):
         raise BadRequest(f"'n' may be at most {settings.max_n}", param="n", code="n_exceeded")
+
+
+def capped(body: dict[str, Any], cap: int | None) -> dict[str, Any]:
+    """The body to send upstream under the policy's ``max_tokens`` obligation.
+
+    Both ways of asking are capped: vLLM takes ``max_completion_tokens`` over
+    ``max_tokens`` for a chat, so capping one alone would let the other
+    through. A request that asks for neither gets ``max_tokens`` set to the cap.
+    """
+    out = dict(body)
+    if cap is None:
+        return out
+    asked = [key for key in ("max_tokens", "max_completion_tokens") if out.get(key) is not None]
+    for key in asked:
+        out[key] = min(out[key], cap)
+    if not asked:
+        out["max_tokens"] = cap
+    return out
 
 
 def _replica_input(spec: Replica) -> dict[str, Any]:
@@ -152,11 +170,7 @@ async def handle_inference(request: Request, kind: str) -> Response:
         )
     await state.auditor.decided(ctx)  # durable before anything goes upstream
 
-    upstream_body = dict(body)
-    cap = decision.max_tokens_cap
-    if cap is not None:
-        asked = upstream_body.get("max_tokens")
-        upstream_body["max_tokens"] = cap if asked is None else min(asked, cap)
+    upstream_body = capped(body, decision.max_tokens_cap)
     wants_usage = bool((body.get("stream_options") or {}).get("include_usage"))
     if body.get("stream"):
         # Always ask for usage so the audit can count tokens; the tap drops the
