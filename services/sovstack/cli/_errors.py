@@ -8,24 +8,36 @@ from typing import ParamSpec, TypeVar
 
 import click
 
-from sovstack.devstack.process import ComponentError
-
-__all__ = ["friendly"]
+__all__ = ["UsageProblem", "friendly"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
 
-def friendly(func: Callable[P, R]) -> Callable[P, R]:
-    """Report ``ComponentError`` and ``OSError`` as a message instead of a traceback."""
+class UsageProblem(click.ClickException):
+    """A usage or I/O error: exit code 2."""
 
-    @wraps(func)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return func(*args, **kwargs)
-        except ComponentError as exc:
-            raise click.ClickException(str(exc)) from exc
-        except OSError as exc:
-            raise click.ClickException(f"{exc.strerror or exc}: {exc.filename or ''}") from exc
+    exit_code = 2
 
-    return wrapper
+
+def friendly(
+    *errors: type[Exception], exit_code: int = 1
+) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Report ``errors`` and ``OSError`` as one line and exit ``exit_code``, never a traceback."""
+    problem = UsageProblem if exit_code == 2 else click.ClickException
+    if exit_code not in (1, 2):
+        raise ValueError(f"exit_code must be 1 or 2, not {exit_code}")
+
+    def decorate(func: Callable[P, R]) -> Callable[P, R]:
+        @wraps(func)
+        def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+            try:
+                return func(*args, **kwargs)
+            except errors as exc:
+                raise problem(str(exc)) from exc
+            except OSError as exc:
+                raise problem(f"{exc.strerror or exc}: {exc.filename or ''}") from exc
+
+        return wrapper
+
+    return decorate

@@ -30,17 +30,12 @@ from sovstack.audit.export import Filters, export_lines, follow, parse_time
 from sovstack.audit.inclusion import latest_note, prove_request, verify_bundle
 from sovstack.audit.verify import verify_log
 from sovstack.audit.witness import witness as witness_copy
+from sovstack.cli._errors import UsageProblem, friendly
 
 __all__ = ["audit"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
-
-
-class UsageProblem(click.ClickException):
-    """A usage or I/O error: exit code 2."""
-
-    exit_code = 2
 
 
 def _print_failure(exc: VerificationError) -> None:
@@ -59,6 +54,7 @@ def _print_failure(exc: VerificationError) -> None:
 def _guard(func: Callable[P, R]) -> Callable[P, R]:
     """Map verification failures to exit 1 with evidence, other errors to exit 2."""
 
+    @friendly(AuditError, exit_code=2)
     @wraps(func)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
@@ -66,10 +62,6 @@ def _guard(func: Callable[P, R]) -> Callable[P, R]:
         except VerificationError as exc:
             _print_failure(exc)
             raise click.exceptions.Exit(1) from exc
-        except AuditError as exc:
-            raise UsageProblem(str(exc)) from exc
-        except OSError as exc:
-            raise UsageProblem(f"{exc.strerror or exc}: {exc.filename or ''}") from exc
 
     return wrapper
 

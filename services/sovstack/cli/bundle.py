@@ -7,10 +7,7 @@ printed, naming the file and why), 2 usage or I/O error.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
-from functools import wraps
 from pathlib import Path
-from typing import ParamSpec, TypeVar
 
 import click
 
@@ -24,41 +21,15 @@ from sovstack.bundle.profiles import PROFILES, left_out
 from sovstack.bundle.report import human_size, table, verify_summary
 from sovstack.bundle.sources import open_source
 from sovstack.bundle.verify import verify
+from sovstack.cli._errors import UsageProblem, friendly
+from sovstack.cli._options import root_option
 from sovstack.devstack.paths import Paths, find_root
 
 __all__ = ["bundle"]
 
-P = ParamSpec("P")
-R = TypeVar("R")
-
-
-class UsageProblem(click.ClickException):
-    """A usage or I/O error: exit code 2."""
-
-    exit_code = 2
-
-
-def _guard(func: Callable[P, R]) -> Callable[P, R]:
-    """A BundleError or an OSError is a message (exit 2), never a traceback."""
-
-    @wraps(func)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return func(*args, **kwargs)
-        except BundleError as exc:
-            raise UsageProblem(str(exc)) from exc
-        except OSError as exc:
-            raise UsageProblem(f"{exc.strerror or exc}: {exc.filename or ''}") from exc
-
-    return wrapper
-
-
-_root = click.option(
-    "--root",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Project root (default: the checkout around the current directory).",
-)
+# A BundleError or an OSError is a message (exit 2), never a traceback.
+_guard = friendly(BundleError, exit_code=2)
+_root = root_option
 
 
 @click.group()

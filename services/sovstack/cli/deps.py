@@ -10,6 +10,7 @@ from sovstack.cli._errors import friendly
 from sovstack.cli._options import root_option
 from sovstack.devstack import deps as fetch
 from sovstack.devstack.paths import Paths, find_root
+from sovstack.devstack.process import ComponentError
 
 __all__ = ["deps"]
 
@@ -22,7 +23,7 @@ __all__ = ["deps"]
     help="Fetch only this component (repeatable).",
 )
 @root_option
-@friendly
+@friendly(ComponentError)
 def deps(only: tuple[str, ...], root: Path | None) -> None:
     """Fetch OPA, Regal, Keycloak, a Java for it, vLLM (CPU) and the tiny model.
 

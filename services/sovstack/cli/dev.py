@@ -10,6 +10,7 @@ from sovstack.cli._errors import friendly
 from sovstack.cli._options import root_option, state_dir_option
 from sovstack.devstack import stack
 from sovstack.devstack.paths import Paths, find_root
+from sovstack.devstack.process import ComponentError
 
 __all__ = ["dev"]
 
@@ -41,7 +42,7 @@ def dev() -> None:
 )
 @click.option("--vllm-port", type=int, default=stack.DevPorts.vllm, show_default=True)
 @click.option("--gateway-port", type=int, default=stack.DevPorts.gateway, show_default=True)
-@friendly
+@friendly(ComponentError)
 def up(
     root: Path | None,
     state_dir: Path | None,
@@ -74,7 +75,7 @@ def up(
 @dev.command()
 @_root
 @_state
-@friendly
+@friendly(ComponentError)
 def down(root: Path | None, state_dir: Path | None) -> None:
     """Stop every process 'dev up' started, and nothing else."""
     stopped = stack.down(_paths(root, state_dir), click.echo)
@@ -84,7 +85,7 @@ def down(root: Path | None, state_dir: Path | None) -> None:
 @dev.command()
 @_root
 @_state
-@friendly
+@friendly(ComponentError)
 def status(root: Path | None, state_dir: Path | None) -> None:
     """Show which dev-stack processes are running."""
     rows = stack.status(_paths(root, state_dir))

@@ -2,43 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import wraps
 from pathlib import Path
-from typing import ParamSpec, TypeVar
 
 import click
 
 from sovstack.cli._errors import friendly
+from sovstack.cli._options import root_option
 from sovstack.devstack.paths import Paths, find_root
+from sovstack.devstack.process import ComponentError
 from sovstack.policy import PolicyError, bundle, checks, controls, keys
 from sovstack.policy.tree import PolicyTree
 
 __all__ = ["policy"]
 
-P = ParamSpec("P")
-R = TypeVar("R")
-
-
-def _policy_errors(func: Callable[P, R]) -> Callable[P, R]:
-    """A PolicyError is a message for the user, not a traceback."""
-
-    @wraps(func)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return func(*args, **kwargs)
-        except PolicyError as exc:
-            raise click.ClickException(str(exc)) from exc
-
-    return wrapper
-
-
-_root = click.option(
-    "--root",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Project root (default: the checkout around the current directory).",
-)
+_root = root_option
+# What a policy command reports as a message, not a traceback.
+_friendly = friendly(PolicyError, ComponentError)
 
 
 def _paths(root: Path | None) -> Paths:
@@ -52,8 +31,7 @@ def policy() -> None:
 
 @policy.command("test")
 @_root
-@friendly
-@_policy_errors
+@_friendly
 def test_(root: Path | None) -> None:
     """Run every policy check ('make policy-test').
 
@@ -73,8 +51,7 @@ def test_(root: Path | None) -> None:
     help="Where to write the key pair; somewhere kept and backed up, not a build folder.",
 )
 @click.option("--force", is_flag=True, help="Replace an existing key pair.")
-@friendly
-@_policy_errors
+@_friendly
 def keygen(out_dir: Path, force: bool) -> None:
     """Make the ES256 key pair that signs the policy bundle.
 
@@ -102,8 +79,7 @@ def keygen(out_dir: Path, force: bool) -> None:
     default=None,
     help="Bundle to write (default: ROOT/.sovstack/policy-bundle.tar.gz).",
 )
-@friendly
-@_policy_errors
+@_friendly
 def bundle_(root: Path | None, signing_key: Path, out: Path | None) -> None:
     """Build the signed OPA bundle from policies/ (tests left out).
 
@@ -119,8 +95,7 @@ def bundle_(root: Path | None, signing_key: Path, out: Path | None) -> None:
 
 @policy.command("controls")
 @_root
-@friendly
-@_policy_errors
+@_friendly
 def controls_(root: Path | None) -> None:
     """List the compliance controls, their status and checks; fail if a check does not exist."""
     paths = _paths(root)
