@@ -11,17 +11,16 @@ downloaded packages stay in it so later builds fetch only what changed.
 
 from __future__ import annotations
 
-import fcntl
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 from sovstack.bundle.errors import BundleError
 from sovstack.bundle.files import remove
 from sovstack.bundle.proc import Echo, run
+from sovstack.core.locks import folder_lock
 
 __all__ = ["ARCHIVES", "KEYRING", "ensure", "locked", "require_tools"]
 
@@ -59,16 +58,9 @@ def root_dir(cache: Path, suite: str) -> Path:
     return cache / f"debian-{suite}-minbase"
 
 
-@contextmanager
-def locked(folder: Path) -> Iterator[None]:
+def locked(folder: Path) -> AbstractContextManager[None]:
     """One build at a time uses (or makes) the root."""
-    folder.mkdir(parents=True, exist_ok=True)
-    with (folder / ".lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    return folder_lock(folder)
 
 
 def ensure(cache: Path, suite: str, mirror: str, echo: Echo) -> Path:

@@ -24,18 +24,17 @@ def _env() -> dict[str, str]:
     return {**os.environ, "LC_ALL": "C"}
 
 
+def _spawn(argv: Sequence[str], timeout: float) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        list(argv), capture_output=True, text=True, timeout=timeout, env=_env(),
+        check=False, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
 def run(argv: Sequence[str], timeout: float = 120.0) -> str:
     """Run ``argv``; return its stdout, or raise with its stderr when it fails."""
     try:
-        done = subprocess.run(
-            list(argv),
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            env=_env(),
-            check=False,
-            stdin=subprocess.DEVNULL,
-        )
+        done = _spawn(argv, timeout)
     except FileNotFoundError as exc:
         raise ClusterError(f"cannot run {argv[0]}: it is not installed") from exc
     except subprocess.TimeoutExpired as exc:
@@ -49,15 +48,7 @@ def run(argv: Sequence[str], timeout: float = 120.0) -> str:
 def try_run(argv: Sequence[str], timeout: float = 30.0) -> tuple[int, str]:
     """Run ``argv`` and return (exit status, stdout); never raise for a failing command."""
     try:
-        done = subprocess.run(
-            list(argv),
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            env=_env(),
-            check=False,
-            stdin=subprocess.DEVNULL,
-        )
+        done = _spawn(argv, timeout)
     except (OSError, subprocess.TimeoutExpired):
         return 127, ""
     return done.returncode, done.stdout

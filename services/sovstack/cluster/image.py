@@ -12,20 +12,19 @@ half-made image where a node would boot it.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from sovstack.cluster import prereqs
 from sovstack.cluster.commands import ClusterError, run
 from sovstack.cluster.mounts import remove_tree
+from sovstack.core.locks import folder_lock
 
 __all__ = ["DEFAULT_MIRROR", "RECIPE", "USER", "Progress", "Recipe", "ensure", "image_dir"]
 
@@ -135,17 +134,6 @@ class Progress:
         return None
 
 
-@contextmanager
-def _locked(folder: Path) -> Iterator[None]:
-    folder.mkdir(parents=True, exist_ok=True)
-    with (folder / ".lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
-
-
 def ensure(cache: Path, mirror: str, echo: Echo) -> Path:
     """Return the cached image, building it first if the cache lacks it."""
     target = image_dir(cache)
@@ -153,7 +141,7 @@ def ensure(cache: Path, mirror: str, echo: Echo) -> Path:
         echo(f"root image: cached ({target})")
         return target
     prereqs.check(prereqs.BUILD)
-    with _locked(target.parent):
+    with folder_lock(target.parent):
         if target.is_dir():  # another build finished while we waited for the lock
             return target
         for stale in target.parent.glob(".build-*"):
