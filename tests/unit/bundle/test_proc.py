@@ -62,3 +62,18 @@ def test_pip_downloads_are_numbered_as_they_start() -> None:
         "[2/2] idna-3.20-py3-none-any.whl (69 kB)",
         None,
     ]
+
+
+def test_batches_never_name_one_package_twice() -> None:
+    from sovstack.bundle.collectors.pypi import Resolved, batches
+
+    def r(name: str, version: str) -> Resolved:
+        return Resolved(name, version, f"{name}-{version}.whl", "0" * 64, "u")
+
+    items = [r("fastapi", "1"), r("six", "1"), r("fastapi", "2"), r("fastapi", "3")]
+    got = batches(items)
+    assert [[(i.name, i.version) for i in b] for b in got] == [
+        [("fastapi", "1"), ("six", "1")],
+        [("fastapi", "2")],
+        [("fastapi", "3")],
+    ]

@@ -29,7 +29,7 @@ from sovstack.bundle.errors import BundleError
 from sovstack.bundle.proc import Echo, run
 from sovstack.bundle.profiles import NODE, pip_target_args
 
-__all__ = ["Resolved", "download", "pip_command", "resolve"]
+__all__ = ["Resolved", "batches", "download", "pip_command", "resolve"]
 
 
 @dataclass(frozen=True)
@@ -123,17 +123,47 @@ def _counter(total: int) -> Callable[[str], str | None]:
     return shown
 
 
+def batches(items: Sequence[Resolved]) -> list[list[Resolved]]:
+    """``items`` split so that no batch names one package twice.
+
+    Sets may pin different versions of one package side by side (the gateway's
+    fastapi and vLLM's); pip refuses a requirements file that asks for both, so
+    each further version of a name goes into a later batch.
+    """
+    out: list[list[Resolved]] = []
+    names: list[set[str]] = []
+    for r in items:
+        for batch, seen in zip(out, names, strict=True):
+            if r.name not in seen:
+                batch.append(r)
+                seen.add(r.name)
+                break
+        else:
+            out.append([r])
+            names.append({r.name})
+    return out
+
+
 def download(missing: Sequence[Resolved], pool: Path, echo: Echo) -> None:
     """Fetch ``missing`` into ``pool`` with pip, each file checked against its SHA-256."""
     pool.mkdir(parents=True, exist_ok=True)
-    with (
-        tempfile.TemporaryDirectory(prefix=".partial-", dir=pool) as partial,
-        tempfile.TemporaryDirectory(prefix="sovstack-pins-") as pins_dir,
-    ):
+    shown = _counter(len(missing))
+    with tempfile.TemporaryDirectory(prefix=".partial-", dir=pool) as partial:
+        for batch in batches(missing):
+            _download_batch(batch, Path(partial), echo, shown)
+        for r in missing:
+            got = Path(partial) / r.filename
+            if not got.is_file():
+                raise BundleError(f"pip download did not produce {r.filename} ({r.url})")
+            got.replace(pool / r.filename)
+
+
+def _download_batch(
+    batch: Sequence[Resolved], partial: Path, echo: Echo, shown: Callable[[str], str | None]
+) -> None:
+    with tempfile.TemporaryDirectory(prefix="sovstack-pins-") as pins_dir:
         pins = Path(pins_dir) / "hashed.txt"
-        pins.write_text(
-            "".join(f"{r.name}=={r.version} --hash=sha256:{r.sha256}\n" for r in missing)
-        )
+        pins.write_text("".join(f"{r.name}=={r.version} --hash=sha256:{r.sha256}\n" for r in batch))
         run(
             pip_command(
                 "download",
@@ -149,10 +179,5 @@ def download(missing: Sequence[Resolved], pool: Path, echo: Echo) -> None:
             ),
             "pip download",
             echo,
-            show=_counter(len(missing)),
+            show=shown,
         )
-        for r in missing:
-            got = Path(partial) / r.filename
-            if not got.is_file():
-                raise BundleError(f"pip download did not produce {r.filename} ({r.url})")
-            got.replace(pool / r.filename)
