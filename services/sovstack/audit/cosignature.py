@@ -14,7 +14,6 @@ so a cosignature can never pass for the log's own signature (type 0x01).
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import struct
 import time
@@ -24,7 +23,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from sovstack.audit.checkpoint import check_origin
+from sovstack.audit.checkpoint import check_origin, split_note
 from sovstack.audit.errors import CheckpointError
 
 __all__ = ["cosign", "cosignature_key_id", "verify_cosignature"]
@@ -44,13 +43,6 @@ def _message(body: str, timestamp: int) -> bytes:
     return f"cosignature/v1\ntime {timestamp}\n{body}".encode()
 
 
-def _split(note: str) -> tuple[str, list[str]]:
-    split = note.rfind("\n\n")
-    if split < 0 or not note.endswith("\n"):
-        raise CheckpointError("not a signed note: no signature block", evidence={"note": note})
-    return note[: split + 1], note[split + 2 : -1].split("\n")
-
-
 def cosign(note: str, key: Ed25519PrivateKey, name: str, timestamp: int | None = None) -> str:
     """``note`` with this witness's cosignature line added.
 
@@ -61,7 +53,7 @@ def cosign(note: str, key: Ed25519PrivateKey, name: str, timestamp: int | None =
     when = int(time.time()) if timestamp is None else timestamp
     if not 0 <= when <= _MAX_TIME:
         raise CheckpointError(f"cosignature time {when} is out of range")
-    body, _ = _split(note)
+    body, _ = split_note(note)
     signature = key.sign(_message(body, when))
     blob = cosignature_key_id(name, key.public_key()) + struct.pack(">Q", when) + signature
     return f"{note}{_DASH}{name} {base64.b64encode(blob).decode()}\n"
@@ -73,16 +65,9 @@ def verify_cosignature(note: str, public_key: Ed25519PublicKey, name: str) -> in
     Other signature lines (the log's own, other witnesses') are passed over;
     :class:`CheckpointError` if no line is this cosigner's or its signature is bad.
     """
-    body, lines = _split(note)
+    body, signatures = split_note(note)
     wanted = cosignature_key_id(name, public_key)
-    for line in lines:
-        if not line.startswith(_DASH) or line.count(" ") != 2:
-            raise CheckpointError(f"malformed signature line {line!r}", evidence={"note": note})
-        signer, blob_b64 = line[len(_DASH) :].split(" ")
-        try:
-            blob = base64.b64decode(blob_b64, validate=True)
-        except binascii.Error as exc:
-            raise CheckpointError("signature is not base64", evidence={"note": note}) from exc
+    for signer, blob in signatures:
         if signer != name or blob[:4] != wanted:
             continue
         if len(blob) != 4 + 8 + 64:
