@@ -172,6 +172,7 @@ def create_app(settings: Settings, state: GatewayState | None = None) -> FastAPI
 
     @app.get("/metrics")
     async def prometheus() -> Response:
+        metrics.audit_writable.set(state.auditor.log.writable())
         for replica in state.pool.replicas:
             spec = replica.spec
             metrics.upstream_healthy.labels(spec.id, spec.model, spec.site).set(replica.healthy)
