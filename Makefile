@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.sovstack-installed
 .DEFAULT_GOAL := help
 .PHONY: help venv deps dev dev-down dev-status lint policy-test test test-unit test-integration \
         bench-audit bench-gateway clean cluster-up cluster-down cluster-status cluster-test \
-        bundle verify-bundle test-bundle-full
+        bundle verify-bundle test-bundle-full deploy
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -25,6 +25,13 @@ venv: $(STAMP) ## Create or update the project's virtualenv (.venv)
 
 deps: venv ## Fetch OPA, Regal, Keycloak, vLLM (CPU) and the tiny model into .cache/
 	$(SOV) deps
+
+# The main job. With no INVENTORY: keys, a cpu bundle and the local cluster, made as
+# needed, then the stack deployed onto it. With INVENTORY, BUNDLE and BUNDLE_PUBKEY: a
+# real site, and nothing is built. ANSIBLE_ARGS go to ansible-playbook (--check --diff).
+deploy: $(if $(INVENTORY),venv,deps) ## Deploy the stack from the signed bundle (default: the local cluster)
+	$(SOV) deploy $(if $(INVENTORY),--inventory $(INVENTORY) --bundle $(BUNDLE) --pubkey $(BUNDLE_PUBKEY)) \
+		$(if $(FORCE),--force) $(if $(ANSIBLE_ARGS),-- $(ANSIBLE_ARGS))
 
 dev: deps ## Bring the whole request path up on this machine; writes .sovstack/dev.json
 	$(SOV) dev up
