@@ -62,6 +62,7 @@ def _digest(root: Path, parts: Iterable[str]) -> str:
 
 def _keys(paths: Paths, echo: Echo) -> tuple[Path, Path]:
     folder = paths.state / "keys"
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     bundle_key = folder / "bundle.key"
     if not bundle_key.exists():
         signing.generate_key(bundle_key)
