@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.sovstack-installed
 .DEFAULT_GOAL := help
 .PHONY: help venv deps dev dev-down dev-status lint policy-test test test-unit test-integration \
         bench-audit bench-gateway clean cluster-up cluster-down cluster-status cluster-test \
-        bundle verify-bundle test-bundle-full
+        bundle verify-bundle test-bundle-full deploy deploy-test
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -25,6 +25,13 @@ venv: $(STAMP) ## Create or update the project's virtualenv (.venv)
 
 deps: venv ## Fetch OPA, Regal, Keycloak, vLLM (CPU) and the tiny model into .cache/
 	$(SOV) deps
+
+# The main job. With no INVENTORY: keys, a cpu bundle and the local cluster, made as
+# needed, then the stack deployed onto it. With INVENTORY, BUNDLE and BUNDLE_PUBKEY: a
+# real site, and nothing is built. ANSIBLE_ARGS go to ansible-playbook (--check --diff).
+deploy: $(if $(INVENTORY),venv,deps) ## Deploy the stack from the signed bundle (default: the local cluster)
+	$(SOV) deploy $(if $(INVENTORY),--inventory $(INVENTORY) --bundle $(BUNDLE) --pubkey $(BUNDLE_PUBKEY)) \
+		$(if $(FORCE),--force) $(if $(ANSIBLE_ARGS),-- $(ANSIBLE_ARGS))
 
 dev: deps ## Bring the whole request path up on this machine; writes .sovstack/dev.json
 	$(SOV) dev up
@@ -50,7 +57,7 @@ test-unit: venv ## Unit tests only: no services, seconds
 test-integration: deps ## Integration tests against real OPA, Keycloak and vLLM on loopback
 	$(PY) -m pytest tests/integration
 
-test: deps lint policy-test cluster-test ## The whole test suite (lint, policies, cluster, unit, integration)
+test: deps lint policy-test cluster-test deploy-test ## The whole test suite (lint, policies, cluster, deploy, unit, integration)
 	$(PY) -m pytest tests/unit tests/integration
 
 bench-gateway: deps ## Benchmark the gateway against direct calls (stub and vLLM; auth, policy, audit on/off)
@@ -74,6 +81,13 @@ cluster-test: venv ## Bring the local cluster up, test its nodes with testinfra,
 	@trap '$(SOV) cluster down' EXIT; trap 'exit 130' INT TERM; \
 	$(SOV) cluster up && \
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pytest tests/cluster \
+		--hosts=ansible://all --ansible-inventory=inventory/local
+
+# make deploy onto the local cluster (built and brought up as needed), the nodes checked
+# as deployed with testinfra, a second deploy, then the cluster down, even on failure.
+deploy-test: deps ## Deploy onto the local cluster, test the deployed nodes, bring the cluster down
+	@trap '$(SOV) cluster down' EXIT; trap 'exit 130' INT TERM; \
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pytest tests/deploy \
 		--hosts=ansible://all --ansible-inventory=inventory/local
 
 # The offline bundle. Keys: 'sovstack bundle keygen --out $(BUNDLE_KEY)' and

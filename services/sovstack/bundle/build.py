@@ -27,7 +27,14 @@ from sovstack.bundle.errors import BundleError
 from sovstack.bundle.files import remove, sha256_file, walk_files
 from sovstack.bundle.manifest import MANIFEST_NAME, SIGNATURE_NAME, FileEntry, Manifest
 from sovstack.bundle.proc import Echo
-from sovstack.bundle.profiles import COLLECTIONS, NODE, PROFILES, Profile, expected_contents
+from sovstack.bundle.profiles import (
+    COLLECTIONS,
+    NODE,
+    PROFILES,
+    Profile,
+    expected_contents,
+    role_debs,
+)
 from sovstack.bundle.report import Row, human_size
 from sovstack.bundle.tarball import write_tar
 from sovstack.devstack.paths import Paths
@@ -113,7 +120,9 @@ def _steps(ctx: Context, options: BuildOptions) -> list[tuple[str, Callable[[], 
     sets = [s for s in profile.wheel_sets if s.name not in options.skip]
     every: dict[str, Callable[[], Collected]] = {
         "wheels": lambda: wheels.collect(ctx, sets),
-        "debs": lambda: debs.collect(ctx, profile.debs, profile.apt_components, options.apt),
+        "debs": lambda: debs.collect(
+            ctx, role_debs(ctx.paths.root / "roles", profile), profile.apt_components, options.apt
+        ),
         "opa": lambda: opa.collect(ctx),
         "keycloak": lambda: keycloak.collect(ctx),
         "models": lambda: models.collect(ctx, list(options.models)),

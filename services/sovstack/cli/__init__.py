@@ -13,6 +13,7 @@ from sovstack import __version__
 from sovstack.cli.audit import audit
 from sovstack.cli.bundle import bundle
 from sovstack.cli.cluster import cluster
+from sovstack.cli.deploy import deploy_cmd
 from sovstack.cli.deps import deps
 from sovstack.cli.dev import dev
 from sovstack.cli.gateway import gateway
@@ -35,6 +36,7 @@ def cli() -> None:
 cli.add_command(audit)
 cli.add_command(bundle)
 cli.add_command(cluster)
+cli.add_command(deploy_cmd)
 cli.add_command(deps)
 cli.add_command(dev)
 cli.add_command(gateway)

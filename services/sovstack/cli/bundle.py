@@ -17,6 +17,7 @@ from sovstack.bundle.build import SKIPPABLE, BuildOptions, build
 from sovstack.bundle.collectors.debs import DEFAULT_MIRROR, DEFAULT_SECURITY, AptSources
 from sovstack.bundle.collectors.models import parse_model_option
 from sovstack.bundle.errors import BundleError
+from sovstack.bundle.parts import load_manifest, write_part
 from sovstack.bundle.profiles import PROFILES, left_out
 from sovstack.bundle.report import human_size, table, verify_summary
 from sovstack.bundle.sources import open_source
@@ -223,7 +224,9 @@ def _project(root: Path | None, why: str) -> Paths:
     default=None,
     help="The record of the last bundle installed (default: ROOT/.sovstack/bundle-installed.json).",
 )
-@click.option("--force", is_flag=True, help="Accept a bundle older than the last one installed.")
+@click.option(
+    "--force/--no-force", default=False, help="Accept a bundle older than the last one installed."
+)
 @click.option(
     "--record", is_flag=True, help="Once verified, record this bundle as the one installed."
 )
@@ -255,7 +258,9 @@ def verify_(
         click.echo(line)
     if not report.ok or report.manifest is None or report.manifest_sha256 is None:
         raise click.exceptions.Exit(1)
-    if record:
+    if record and installed is not None and installed.manifest_sha256 == report.manifest_sha256:
+        click.echo(f"unchanged  {installed.version} is already recorded as installed")
+    elif record:
         manifest = report.manifest
         state.record(
             state_file,
@@ -268,3 +273,29 @@ def verify_(
             ),
         )
         click.echo(f"recorded   {manifest.version} as installed in {state_file}")
+
+
+@bundle.command("part")
+@click.argument(
+    "bundle_dir", metavar="BUNDLE", type=click.Path(file_okay=False, exists=True, path_type=Path)
+)
+@click.argument("part")
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The tar to write (replaced atomically).",
+)
+@_guard
+def part_(bundle_dir: Path, part: str, out: Path) -> None:
+    """Write PART of a verified BUNDLE folder as one tar to carry to a node.
+
+    PART is debs (the Debian repository), wheels:SET (one virtualenv's
+    wheels and their requirements file) or a folder of the bundle
+    (models/NAME, dist, bin, policy). The tar holds SHA256SUMS.PART, the
+    files' SHA-256 as the signed manifest gives them, for `sha256sum -c` on
+    the node. Verify the bundle first: `sovstack bundle verify`.
+    """
+    files = write_part(load_manifest(bundle_dir), bundle_dir, part, out)
+    size = sum(f.size for f in files)
+    click.echo(f"wrote {out}: {part}, {len(files)} files, {human_size(size)}")

@@ -116,6 +116,9 @@ def boot(name: str, dirs: NodeDirs, netns: str, groups: list[Path], log: Path) -
         "--resolv-conf=off",
         "--timezone=off",
         "--link-journal=no",
+        # The node's own network namespace makes its firewall its own business:
+        # nftables inside needs CAP_NET_ADMIN, and it reaches no other namespace.
+        "--capability=CAP_NET_ADMIN",
     ]
     env = {**os.environ, "SOVSTACK_CGROUPS": " ".join(str(g) for g in groups)}
     with log.open("wb") as out:

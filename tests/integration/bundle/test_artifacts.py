@@ -16,7 +16,7 @@ import pytest
 
 from sovstack.bundle import aptrepo, debroot
 from sovstack.bundle.errors import BundleError
-from sovstack.bundle.profiles import COLLECTIONS, NODE, PROFILES
+from sovstack.bundle.profiles import COLLECTIONS, NODE, PROFILES, role_debs
 from sovstack.devstack import process
 from sovstack.devstack.paths import Paths
 from sovstack.devstack.process import Launch
@@ -99,7 +99,9 @@ def test_the_debian_repository_installs_every_package_on_a_minimal_debian(
 ) -> None:
     root = debroot.root_dir(project_paths.cache / "bundle", NODE.debian_suite)
     with debroot.locked(project_paths.cache / "bundle"):
-        aptrepo.check_installable(root, builds.first / "debs", PROFILES["cpu"].debs)
+        aptrepo.check_installable(
+            root, builds.first / "debs", role_debs(project_paths.root / "roles", PROFILES["cpu"])
+        )
 
 
 def test_a_repository_missing_one_dependency_is_refused(

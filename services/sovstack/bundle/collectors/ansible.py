@@ -31,8 +31,8 @@ __all__ = ["check_used", "collect", "used_collections"]
 
 _BUILTIN = frozenset({"ansible.builtin", "ansible.legacy"})
 _ID = r"[a-z_][a-z0-9_]*"
+_MODULE = re.compile(rf"^\s*(?:-\s+)?({_ID})\.({_ID})\.{_ID}\s*:", re.MULTILINE)  # a task's
 _USES = (
-    re.compile(rf"^\s*(?:-\s+)?({_ID})\.({_ID})\.{_ID}\s*:", re.MULTILINE),  # a task's module
     re.compile(rf"(?:lookup|query)\(\s*['\"]({_ID})\.({_ID})\.{_ID}"),  # a lookup plugin
     re.compile(rf"\|\s*({_ID})\.({_ID})\.{_ID}\b"),  # a filter
 )
@@ -47,7 +47,12 @@ def used_collections(root: Path) -> dict[str, str]:
             if path.suffix not in (".yml", ".yaml", ".j2") or not path.is_file():
                 continue
             text = path.read_text(errors="replace")
-            names = [f"{ns}.{c}" for pattern in _USES for ns, c in pattern.findall(text)]
+            patterns = list(_USES)
+            # Variables and defaults hold data (sysctl names such as net.ipv4.ip_forward:),
+            # never a task, so only their lookups and filters count.
+            if path.parent.name not in ("defaults", "vars"):
+                patterns.append(_MODULE)
+            names = [f"{ns}.{c}" for pattern in patterns for ns, c in pattern.findall(text)]
             for block in _LIST.findall(text):
                 names += [line.strip().lstrip("-").strip() for line in block.splitlines()]
             for name in names:
