@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 __all__ = ["Clock", "Context", "Inputs", "LogInput", "Timer", "safe_name"]
 
@@ -74,6 +75,8 @@ class Context:
     inputs: Inputs
     folder: Path
     clock: Clock = field(default_factory=Clock)
+    # What the report shows beside the findings, by topic (e.g. "logs": one summary per log).
+    facts: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
     def write(self, relative: str, data: bytes | str) -> str:
         """Write one evidence file under the report folder; return its relative path."""

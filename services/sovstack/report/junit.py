@@ -39,4 +39,5 @@ def junit_xml(findings: tuple[Finding, ...]) -> bytes:
     for name, value in counts.items():
         suite.set(name, str(value))
     ET.indent(suite)
-    return ET.tostring(suite, encoding="utf-8", xml_declaration=True) + b"\n"
+    text: bytes = ET.tostring(suite, encoding="utf-8", xml_declaration=True)
+    return text + b"\n"

@@ -162,6 +162,20 @@ def _check_log(ctx: Context, log: LogInput, base: str) -> Found:
             ),
         )
         why = f"the log does not verify: {exc}"
+        ctx.facts.setdefault("logs", []).append(
+            {
+                "directory": str(log.directory),
+                "origin": note.split("\n", 1)[0],
+                "entries": "",
+                "size": "",
+                "root": "",
+                "checkpoint": note,
+                "first_record": "",
+                "witness": "not shown",
+                "retention": "not shown",
+                "error": why,
+            }
+        )
         return [("verify", FAIL, why, verify_file)] + [
             (c, FAIL, "not shown: the log does not verify", verify_file) for c in LOG_CHECKS[1:]
         ]
@@ -175,6 +189,20 @@ def _check_log(ctx: Context, log: LogInput, base: str) -> Found:
     found.append(_inclusion(ctx, base, report, key, note, scan, indexes))
     found.append(_pairing(ctx, base, scan, latest))
     found.append(_retention(ctx, base, scan, latest))
+    ctx.facts.setdefault("logs", []).append(
+        {
+            "directory": str(log.directory),
+            "origin": latest.origin,
+            "entries": report.entries,
+            "size": latest.size,
+            "root": latest.root.hex(),
+            "checkpoint": note,
+            "first_record": scan.first_time or "",
+            "witness": found[1][2],
+            "retention": found[4][2],
+            "error": "",
+        }
+    )
     return found
 
 
