@@ -91,12 +91,6 @@ def check_rego(
             outcomes = _opa_json(
                 ctx, [opa, "test", "--format", "json", *load], "opa test", TEST_EVIDENCE
             )
-            coverage = _opa_json(
-                ctx,
-                [opa, "test", "--coverage", "--format", "json", *load],
-                "opa test --coverage",
-                COVERAGE_EVIDENCE,
-            )
             defined = _rules(opa, tree)
         except PolicyError as exc:
             for ref in tests:
@@ -106,6 +100,13 @@ def check_rego(
             for ref in rules:
                 results[f"rego {ref}"] = [CheckResult(f"rego {ref}", where, ERROR, str(exc))]
             return results
+        argv: list[str | Path] = [opa, "test", "--coverage", "--format", "json", *load]
+        try:
+            coverage = _opa_json(ctx, argv, "opa test --coverage", COVERAGE_EVIDENCE)
+        except PolicyError as exc:
+            # OPA prints no coverage when a test fails; the rule checks then fail on that.
+            ctx.write(COVERAGE_EVIDENCE, json.dumps({"error": str(exc)}, indent=2) + "\n")
+            coverage = None
     by_name = {f"{o['package']}.{o['name']}": o for o in outcomes}
     failing = [name for name, o in by_name.items() if o.get("fail") or o.get("error")]
     for ref in tests:
@@ -126,8 +127,9 @@ def check_rego(
         spans = defined.get(ref)
         if not spans:
             result, message = FAIL, "no such rule in the policy files"
-        elif failing:
-            result, message = FAIL, f"{len(failing)} policy tests fail (first: {failing[0]})"
+        elif failing or coverage is None:
+            first = failing[0] if failing else "opa test --coverage gave no report"
+            result, message = FAIL, f"{len(failing)} policy tests fail (first: {first})"
         elif gaps := _uncovered(coverage, spans):
             result, message = FAIL, f"lines not covered by the tests: {', '.join(gaps)}"
         else:

@@ -1,0 +1,197 @@
+"""Real inputs for the report: a log written by the audit library, a witness, a signed bundle.
+
+The log is the real ``AuditLog`` (validation, canonical JSON, fsync, signed
+checkpoints); the witness is the real ``audit witness`` over a copy taken
+part-way; the bundle is a folder with a real ``manifest.json`` signed by
+``bundle.signing`` (a bundle's shape, without a full bundle build). OPA is the
+pinned real binary.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sovstack.audit import AuditLog, Decision, build_record, generate_signing_key, load_signing_key
+from sovstack.audit.witness import witness
+from sovstack.bundle import signing
+from sovstack.bundle.manifest import MANIFEST_NAME, SIGNATURE_NAME, FileEntry, Manifest
+from sovstack.devstack.paths import Paths
+from sovstack.report import Clock, Inputs, LogInput
+from tests.conftest import ROOT
+
+ORIGIN = "plant-a.example/gateway-1"
+# The report's clock in these tests; the log starts seven months before it.
+NOW = datetime(2026, 9, 1, 12, 0, tzinfo=UTC)
+LOG_START = NOW - timedelta(days=213)
+
+
+@dataclass(frozen=True)
+class Site:
+    """Everything a report over one site takes, and the key that signs the report."""
+
+    root: Path
+    log: Path
+    log_pubkey: Path
+    witness_state: Path
+    bundle: Path
+    bundle_pubkey: Path
+    report_key: Path
+    opa: Path
+
+    def inputs(self, policies: Path = ROOT / "policies", **changes: Any) -> Inputs:
+        fields: dict[str, Any] = {
+            "policies": policies,
+            "project_root": ROOT,
+            "opa": self.opa,
+            "logs": (LogInput(self.log, self.log_pubkey),),
+            "witness_state": self.witness_state,
+            "bundle": self.bundle,
+            "bundle_pubkey": self.bundle_pubkey,
+        }
+        fields.update(changes)
+        return Inputs(**fields)
+
+    @property
+    def report_pubkey(self) -> Path:
+        return self.report_key.with_name(self.report_key.name + ".pub")
+
+
+def _request(log: AuditLog, i: int, start: datetime) -> None:
+    """One request as the gateway logs it: accepted then completed, or denied."""
+    when = start + timedelta(hours=i)
+    who = {"subject": "alice", "client": "line-monitor", "roles": ["operator"], "site": "plant-a"}
+    if i % 5 == 4:
+        decision = Decision(False, ["auditor may not chat"], {}, "r42")
+        log.append_sync(
+            build_record(
+                request_id=f"req-{i:05d}",
+                event="denied",
+                time=when,
+                route="/v1/chat/completions",
+                decision=decision,
+                status=403,
+                **who,
+            )
+        )
+        return
+    decision = Decision(True, ["operator may use tiny-llama"], {"store_content": False}, "r42")
+    common = {
+        "request_id": f"req-{i:05d}",
+        "route": "/v1/chat/completions",
+        "model": "tiny-llama",
+        "decision": decision,
+        **who,
+    }
+    log.append_sync(build_record(event="accepted", time=when, **common))
+    log.append_sync(
+        build_record(
+            event="completed",
+            time=when + timedelta(seconds=1),
+            status=200,
+            prompt_tokens=12,
+            completion_tokens=30,
+            latency_us=900,
+            prompt_sha256="0" * 64,
+            completion_sha256="1" * 64,
+            **common,
+        )
+    )
+
+
+def write_log(directory: Path, key_file: Path, requests: range, start: datetime) -> None:
+    with AuditLog.open(directory, load_signing_key(key_file), ORIGIN, 3600) as log:
+        for i in requests:
+            _request(log, i, start)
+        log.publish()
+
+
+def write_bundle(folder: Path, key_file: Path) -> None:
+    """A bundle-shaped folder: two files, a canonical manifest, its Ed25519 signature."""
+    files = {"policy/bundle.tar.gz": b"policy bytes\n", "wheels/requirements-gateway.txt": b"x\n"}
+    entries = []
+    for name, data in files.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(data)
+        entries.append(
+            FileEntry(
+                name, len(data), hashlib.sha256(data).hexdigest(), name.split("/")[0], "1", "test"
+            )
+        )
+    manifest = Manifest(
+        "0.1.0",
+        "cpu",
+        "2026-09-01T00:00:00Z",
+        {"python": "3.11"},
+        ("policy", "wheels"),
+        True,
+        tuple(entries),
+    ).to_bytes()
+    (folder / MANIFEST_NAME).write_bytes(manifest)
+    (folder / SIGNATURE_NAME).write_bytes(signing.sign(manifest, signing.load_private(key_file)))
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory, project_paths: Paths) -> Site:
+    """A log of 40 requests a witness saw at 20, a signed bundle, and the keys."""
+    root = tmp_path_factory.mktemp("site")
+    keys = root / "keys"
+    keys.mkdir()
+    for name in ("audit.key", "bundle.key", "report.key"):
+        generate_signing_key(keys / name)
+    log = root / "log"
+    write_log(log, keys / "audit.key", range(20), LOG_START)
+    shutil.copytree(log, root / "copy")
+    witness(root / "copy", signing.load_public(keys / "audit.key.pub"), root / "witness")
+    write_log(log, keys / "audit.key", range(20, 40), LOG_START)
+    (root / "bundle").mkdir()
+    write_bundle(root / "bundle", keys / "bundle.key")
+    return Site(
+        root,
+        log,
+        keys / "audit.key.pub",
+        root / "witness",
+        root / "bundle",
+        keys / "bundle.key.pub",
+        keys / "report.key",
+        project_paths.opa_bin,
+    )
+
+
+FIXED = Clock(NOW)
+
+MakePolicies = Callable[[str], Path]
+
+
+@pytest.fixture
+def small_policies(tmp_path: Path) -> MakePolicies:
+    """A policy folder with one tiny Rego package and a catalogue given as YAML text."""
+
+    def make(family: str) -> Path:
+        policies = tmp_path / "policies"
+        (policies / "demo" / "gate").mkdir(parents=True)
+        (policies / "demo" / "gate" / "gate.rego").write_text(
+            "package demo.gate\n\nimport rego.v1\n\ndefault allow := false\n\n"
+            'allow if input.role == "engineer"\n'
+        )
+        (policies / "demo" / "gate" / "gate_test.rego").write_text(
+            "package demo.gate_test\n\nimport rego.v1\n\nimport data.demo.gate\n\n"
+            'test_allow_engineer if gate.allow with input as {"role": "engineer"}\n\n'
+            'test_deny_operator if not gate.allow with input as {"role": "operator"}\n'
+        )
+        (policies / "data").mkdir()
+        (policies / "data" / "data.json").write_text('{"demo": {}}\n')
+        controls = policies / "controls"
+        (controls / "fw").mkdir(parents=True)
+        (controls / "fw.yml").write_text("id: fw\ntitle: A framework\ncontrols_dir: fw\n")
+        (controls / "fw" / "family.yml").write_text(family)
+        return policies
+
+    return make
