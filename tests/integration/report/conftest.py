@@ -170,28 +170,29 @@ FIXED = Clock(NOW)
 MakePolicies = Callable[[str], Path]
 
 
+def make_policies(base: Path, family: str) -> Path:
+    """A policy folder under ``base`` with one tiny Rego package and the catalogue ``family``."""
+    policies = base / "policies"
+    (policies / "demo" / "gate").mkdir(parents=True)
+    (policies / "demo" / "gate" / "gate.rego").write_text(
+        "package demo.gate\n\nimport rego.v1\n\ndefault allow := false\n\n"
+        'allow if input.role == "engineer"\n'
+    )
+    (policies / "demo" / "gate" / "gate_test.rego").write_text(
+        "package demo.gate_test\n\nimport rego.v1\n\nimport data.demo.gate\n\n"
+        'test_allow_engineer if gate.allow with input as {"role": "engineer"}\n\n'
+        'test_deny_operator if not gate.allow with input as {"role": "operator"}\n'
+    )
+    (policies / "data").mkdir()
+    (policies / "data" / "data.json").write_text('{"demo": {}}\n')
+    controls = policies / "controls"
+    (controls / "fw").mkdir(parents=True)
+    (controls / "fw.yml").write_text("id: fw\ntitle: A framework\ncontrols_dir: fw\n")
+    (controls / "fw" / "family.yml").write_text(family)
+    return policies
+
+
 @pytest.fixture
 def small_policies(tmp_path: Path) -> MakePolicies:
-    """A policy folder with one tiny Rego package and a catalogue given as YAML text."""
-
-    def make(family: str) -> Path:
-        policies = tmp_path / "policies"
-        (policies / "demo" / "gate").mkdir(parents=True)
-        (policies / "demo" / "gate" / "gate.rego").write_text(
-            "package demo.gate\n\nimport rego.v1\n\ndefault allow := false\n\n"
-            'allow if input.role == "engineer"\n'
-        )
-        (policies / "demo" / "gate" / "gate_test.rego").write_text(
-            "package demo.gate_test\n\nimport rego.v1\n\nimport data.demo.gate\n\n"
-            'test_allow_engineer if gate.allow with input as {"role": "engineer"}\n\n'
-            'test_deny_operator if not gate.allow with input as {"role": "operator"}\n'
-        )
-        (policies / "data").mkdir()
-        (policies / "data" / "data.json").write_text('{"demo": {}}\n')
-        controls = policies / "controls"
-        (controls / "fw").mkdir(parents=True)
-        (controls / "fw.yml").write_text("id: fw\ntitle: A framework\ncontrols_dir: fw\n")
-        (controls / "fw" / "family.yml").write_text(family)
-        return policies
-
-    return make
+    """Make a small policy folder (see :func:`make_policies`) from a catalogue's YAML text."""
+    return lambda family: make_policies(tmp_path, family)
