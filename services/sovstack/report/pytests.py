@@ -81,6 +81,9 @@ def _run_pytest(ctx: Context, refs: list[str], junit: str, extra: list[str]) -> 
     return None
 
 
+Outcomes = dict[str, tuple[str, str]]  # test case name -> (result, message)
+
+
 def _outcomes(junit: Path) -> dict[tuple[str, str], tuple[str, str]]:
     """``(classname, name) -> (result, message)`` for every testcase in a JUnit file."""
     found = {}
@@ -150,6 +153,35 @@ def check_pytests(ctx: Context, refs: Sequence[str]) -> dict[str, list[CheckResu
     return results
 
 
+def _cases_of(name: str, where: str | None, outcomes: Outcomes) -> list[tuple[str, str, str]]:
+    """``(case, result, message)`` of test ``name`` (every parameter; on host ``where`` only)."""
+    found = []
+    for case, (result, message) in outcomes.items():
+        if case == name and where is None:
+            found.append((case, result, message))
+        elif case.startswith(name + "[") and case.endswith("]"):
+            params = case[len(name) + 1 : -1]
+            on_host = where is None or (
+                params == where
+                or params.startswith(where + "-")
+                or params.endswith("-" + where)
+                or f"-{where}-" in params
+            )
+            if on_host:
+                found.append((case, result, message))
+    return found
+
+
+def _worst(cases: list[tuple[str, str, str]]) -> tuple[str, str]:
+    if not cases:
+        return NOT_RUN, "pytest did not run it (not collected)"
+    for outcome in (FAIL, ERROR, NOT_RUN):
+        bad = [c for c in cases if c[1] == outcome]
+        if bad:
+            return outcome, f"{len(bad)} of {len(cases)} cases {outcome}; {bad[0][0]}: {bad[0][2]}"
+    return PASS, "passed" if len(cases) == 1 else f"all {len(cases)} cases passed"
+
+
 def _collect(
     ctx: Context,
     refs: list[str],
@@ -163,18 +195,16 @@ def _collect(
     outcomes = {} if why is not None else _outcomes(ctx.folder / junit)
     for ref in refs:
         classname, name = _classname(ref)
-        for where in sorted(hosts) if hosts is not None else ["local (pytest)"]:
-            wanted = name if hosts is None else f"{name}[{where}]"
+        mine = {case: v for (cls, case), v in outcomes.items() if cls == classname}
+        for where in sorted(hosts) if hosts is not None else [None]:
             if why is not None:
                 result, message = ERROR, f"pytest did not run: {why}"
             else:
-                result, message = outcomes.get(
-                    (classname, wanted), (NOT_RUN, "pytest did not run it (not collected)")
-                )
+                result, message = _worst(_cases_of(name, where, mine))
             results[f"pytest {ref}"].append(
                 CheckResult(
                     f"pytest {ref}",
-                    where,
+                    where or "local (pytest)",
                     result,
                     message,
                     timer.seconds,
