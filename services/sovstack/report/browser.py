@@ -1,9 +1,13 @@
 """Headless Chromium, kept off the network: a screenshot and the DOM of ``report.html``.
 
-Debian's ``chromium``, started with everything that phones home switched
-off, every host name resolving to nothing and a proxy on a closed loopback
-port, in a throw-away profile. ``net_log`` records what it tried to load,
-so a test can show that the page loaded nothing beyond its own file.
+Debian's ``chromium-headless-shell`` (built from Debian's chromium source):
+the full ``chromium`` tries Google's update and account services at start,
+whatever the flags (Debian's wrapper enables remote extensions and ships API
+keys), while the headless shell sends nothing. It is started with
+background services off, every host name resolving to nothing, a proxy on a
+closed loopback port, and a throw-away profile. ``net_log`` records what it
+tried to load, so a test can show that the page loaded nothing beyond its
+own file.
 """
 
 from __future__ import annotations
@@ -15,10 +19,10 @@ from typing import Final
 
 from sovstack.policy.tools import PolicyError, run
 
-__all__ = ["OFFLINE_FLAGS", "chromium", "dump_dom", "screenshot"]
+__all__ = ["BINARY", "OFFLINE_FLAGS", "chromium", "dump_dom", "screenshot"]
 
+BINARY: Final = "chromium-headless-shell"
 OFFLINE_FLAGS: Final = (
-    "--headless",
     "--no-sandbox",  # make audit runs as root; the page has no script to sandbox
     "--disable-gpu",
     "--no-first-run",
@@ -38,13 +42,15 @@ OFFLINE_FLAGS: Final = (
 
 
 def chromium() -> str | None:
-    return shutil.which("chromium") or shutil.which("chromium-browser")
+    return shutil.which(BINARY)
 
 
 def _run(args: list[str], what: str) -> str:
     binary = chromium()
     if binary is None:
-        raise PolicyError("chromium is not installed: 'apt-get install chromium' (make audit does)")
+        raise PolicyError(
+            f"{BINARY} is not installed: 'apt-get install {BINARY}' (make audit does)"
+        )
     with tempfile.TemporaryDirectory(prefix="sovstack-chromium-") as profile:
         done = run([binary, *OFFLINE_FLAGS, f"--user-data-dir={profile}", *args], what)
     return done.stdout
