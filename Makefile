@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.sovstack-installed
 .DEFAULT_GOAL := help
 .PHONY: help venv deps dev dev-down dev-status lint policy-test test test-unit test-integration \
         bench-audit bench-gateway clean cluster-up cluster-down cluster-status cluster-test \
-        bundle verify-bundle test-bundle-full audit
+        bundle verify-bundle test-bundle-full audit bench-audit-report
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -59,6 +59,9 @@ bench-gateway: deps ## Benchmark the gateway against direct calls (stub and vLLM
 
 bench-audit: venv ## Benchmark the audit log: durable appends/s (1, 8, 64 writers), verify 1M entries
 	$(PY) bench/audit_bench.py
+
+bench-audit-report: venv ## Benchmark make audit over a log of 100,000 records (target <= 60 s)
+	$(PY) bench/audit_report_bench.py $(BENCH_ARGS)
 
 cluster-up: venv ## Boot the local isolated cluster of inventory/local (root; builds its image once)
 	$(SOV) cluster up
