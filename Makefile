@@ -61,7 +61,7 @@ bench-audit: venv ## Benchmark the audit log: durable appends/s (1, 8, 64 writer
 	$(PY) bench/audit_bench.py
 
 bench-audit-report: venv ## Benchmark make audit over a log of 100,000 records (target <= 60 s)
-	$(PY) bench/audit_report_bench.py $(BENCH_ARGS)
+	PYTHONPATH=$(CURDIR) $(PY) bench/audit_report_bench.py $(BENCH_ARGS)
 
 cluster-up: venv ## Boot the local isolated cluster of inventory/local (root; builds its image once)
 	$(SOV) cluster up

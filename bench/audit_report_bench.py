@@ -8,6 +8,9 @@ run: ``audit verify`` alone (``verify_log``), and the whole report over the
 shipped catalogue (``opa test``, the catalogue's pytest checks, every log
 check with its inclusion and consistency proofs, HTML, OSCAL, DSSE). The
 issue's target is the report in at most 60 s on the project's machine.
+
+The records are those of the report's tests (``tests/integration/report``):
+run it from the project root with ``PYTHONPATH=.``, as ``make bench-audit-report`` does.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from sovstack.audit import Decision, build_record, canonical_json, generate_signing_key
+from sovstack.audit import canonical_json, generate_signing_key
 from sovstack.audit.checkpoint import Checkpoint, sign_checkpoint
 from sovstack.audit.entries import GENESIS_PREV, encode_entry
 from sovstack.audit.keys import load_public_key, load_signing_key
@@ -35,42 +38,18 @@ from sovstack.audit.verify import verify_log
 from sovstack.audit.witness import witness
 from sovstack.devstack.paths import Paths
 from sovstack.report import Clock, Inputs, LogInput, build_report
+from tests.integration.report.conftest import request_records
 
 ROOT = Path(__file__).resolve().parents[1]
 ORIGIN = "bench.example/gateway-1"
 START = datetime(2026, 1, 5, tzinfo=UTC)
 
 
-def _template(event: str) -> bytes:
-    decision = Decision(True, ["operator may use tiny-llama"], {"store_content": False}, "r42")
-    fields: dict[str, object] = {
-        "request_id": "req-000000000",
-        "event": event,
-        "subject": "alice",
-        "client": "line-monitor",
-        "roles": ["operator"],
-        "site": "plant-a",
-        "time": START,
-        "route": "/v1/chat/completions",
-        "model": "tiny-llama",
-        "decision": decision,
-    }
-    if event == "completed":
-        fields.update(
-            status=200,
-            prompt_tokens=12,
-            completion_tokens=30,
-            latency_us=900,
-            prompt_sha256="0" * 64,
-            completion_sha256="1" * 64,
-        )
-    return canonical_json(build_record(**fields))  # type: ignore[arg-type]
-
-
 def build_paired_log(directory: Path, key: Ed25519PrivateKey, records: int) -> list[str]:
     """``records`` entries (accepted/completed pairs); return every signed checkpoint note."""
     directory.mkdir(parents=True)
-    accepted, completed = _template("accepted"), _template("completed")
+    # Request 0 of the report tests: an accepted and a completed record, as the gateway writes.
+    accepted, completed = (canonical_json(r) for r in request_records(0, START))
     stamp = START.strftime("%Y-%m-%dT%H:%M:%S.%fZ").encode()
     frontier, prev = Frontier(), GENESIS_PREV
     notes = [sign_checkpoint(Checkpoint(ORIGIN, 0, frontier.root()), key)]
@@ -78,8 +57,8 @@ def build_paired_log(directory: Path, key: Ed25519PrivateKey, records: int) -> l
     for i in range(records):
         request = b"req-%09d" % (i // 2)
         when = (START + timedelta(seconds=i)).strftime("%Y-%m-%dT%H:%M:%S.%fZ").encode()
-        body = (accepted if i % 2 == 0 else completed).replace(b"req-000000000", request)
-        line = encode_entry(i, prev, body.replace(stamp, when))
+        body = (accepted if i % 2 == 0 else completed).replace(b"req-00000", request)
+        line = encode_entry(i, prev, body.replace(stamp, when, 1))
         prev = leaf_hash(line)
         frontier.append(prev)
         lines.append(line)

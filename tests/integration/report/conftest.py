@@ -64,34 +64,22 @@ class Site:
         return self.report_key.with_name(self.report_key.name + ".pub")
 
 
-def _request(log: AuditLog, i: int, start: datetime) -> None:
-    """One request as the gateway logs it: accepted then completed, or denied."""
+def request_records(i: int, start: datetime) -> list[dict[str, Any]]:
+    """Request ``i`` as the gateway logs it: accepted then completed, or (one in five) denied."""
     when = start + timedelta(hours=i)
     who = {"subject": "alice", "client": "line-monitor", "roles": ["operator"], "site": "plant-a"}
+    common: dict[str, Any] = {"request_id": f"req-{i:05d}", "route": "/v1/chat/completions", **who}
     if i % 5 == 4:
-        decision = Decision(False, ["auditor may not chat"], {}, "r42")
-        log.append_sync(
-            build_record(
-                request_id=f"req-{i:05d}",
-                event="denied",
-                time=when,
-                route="/v1/chat/completions",
-                decision=decision,
-                status=403,
-                **who,
-            )
-        )
-        return
-    decision = Decision(True, ["operator may use tiny-llama"], {"store_content": False}, "r42")
-    common = {
-        "request_id": f"req-{i:05d}",
-        "route": "/v1/chat/completions",
+        denied = Decision(False, ["auditor may not chat"], {}, "r42")
+        return [build_record(event="denied", time=when, decision=denied, status=403, **common)]
+    common |= {
         "model": "tiny-llama",
-        "decision": decision,
-        **who,
+        "decision": Decision(
+            True, ["operator may use tiny-llama"], {"store_content": False}, "r42"
+        ),
     }
-    log.append_sync(build_record(event="accepted", time=when, **common))
-    log.append_sync(
+    return [
+        build_record(event="accepted", time=when, **common),
         build_record(
             event="completed",
             time=when + timedelta(seconds=1),
@@ -102,14 +90,15 @@ def _request(log: AuditLog, i: int, start: datetime) -> None:
             prompt_sha256="0" * 64,
             completion_sha256="1" * 64,
             **common,
-        )
-    )
+        ),
+    ]
 
 
 def write_log(directory: Path, key_file: Path, requests: range, start: datetime) -> None:
     with AuditLog.open(directory, load_signing_key(key_file), ORIGIN, 3600) as log:
         for i in requests:
-            _request(log, i, start)
+            for record in request_records(i, start):
+                log.append_sync(record)
         log.publish()
 
 
