@@ -18,7 +18,8 @@ from sovstack.policy.tree import PolicyTree
 from sovstack.report.bundles import check_bundle
 from sovstack.report.context import Context
 from sovstack.report.logs import check_logs
-from sovstack.report.model import NOT_RUN, CheckResult, Finding, control_state
+from sovstack.report.model import NOT_RUN, PASS, CheckResult, Finding, control_state
+from sovstack.report.policy_source import compare_with_bundle
 from sovstack.report.pytests import check_pytests
 from sovstack.report.rego import check_rego
 
@@ -59,14 +60,16 @@ def _run_checks(ctx: Context, catalogue: controls.Catalogue) -> dict[str, list[C
             for check in control.checks:
                 named[check.kind].add(check.ref)
     results: dict[str, list[CheckResult]] = {}
+    bundle = check_bundle(ctx)["bundle verify"][0] if ctx.inputs.bundle is not None else None
+    if named["bundle"]:
+        results["bundle verify"] = [bundle] if bundle else check_bundle(ctx)["bundle verify"]
     if named["rego"] or named["rego-test"]:
-        results |= check_rego(ctx, sorted(named["rego"]), sorted(named["rego-test"]))
+        differ = compare_with_bundle(ctx, bundle is not None and bundle.result == PASS)
+        results |= check_rego(ctx, sorted(named["rego"]), sorted(named["rego-test"]), differ)
     if named["pytest"]:
         results |= check_pytests(ctx, sorted(named["pytest"]))
     if named["audit"]:
         results |= check_logs(ctx)
-    if named["bundle"]:
-        results |= check_bundle(ctx)
     return results
 
 

@@ -22,6 +22,7 @@ from sovstack.policy.tools import PolicyError, run
 from sovstack.policy.tree import PolicyTree
 from sovstack.report.context import Context
 from sovstack.report.model import ERROR, FAIL, NOT_RUN, PASS, CheckResult
+from sovstack.report.policy_source import SOURCE_EVIDENCE
 
 __all__ = ["COVERAGE_EVIDENCE", "TEST_EVIDENCE", "check_rego"]
 
@@ -80,9 +81,12 @@ def _uncovered(coverage: dict[str, Any], spans: list[tuple[str, int, int]]) -> l
 
 
 def check_rego(
-    ctx: Context, rules: Sequence[str], tests: Sequence[str]
+    ctx: Context, rules: Sequence[str], tests: Sequence[str], differ: str | None = None
 ) -> dict[str, list[CheckResult]]:
-    """Run ``opa test`` (and its coverage) once; results keyed by ``rego …`` / ``rego-test …``."""
+    """Run ``opa test`` (and its coverage) once; results keyed by ``rego …`` / ``rego-test …``.
+
+    ``differ`` says why the policy files are not the verified bundle's: every check then fails.
+    """
     tree = PolicyTree(ctx.inputs.policies)
     where = f"policy files {ctx.inputs.policies} (opa test)"
     opa = ctx.inputs.opa
@@ -140,4 +144,10 @@ def check_rego(
         results[f"rego {ref}"] = [
             CheckResult(f"rego {ref}", where, result, message, timer.seconds, COVERAGE_EVIDENCE)
         ]
+    if differ is not None:
+        for key, found in results.items():
+            results[key] = [
+                CheckResult(r.check, r.where, FAIL, differ, r.duration_s, SOURCE_EVIDENCE)
+                for r in found
+            ]
     return results

@@ -10,7 +10,10 @@ pinned real binary.
 from __future__ import annotations
 
 import hashlib
+import io
 import shutil
+import tarfile
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -24,7 +27,10 @@ from sovstack.audit.witness import witness
 from sovstack.bundle import signing
 from sovstack.bundle.manifest import MANIFEST_NAME, SIGNATURE_NAME, FileEntry, Manifest
 from sovstack.devstack.paths import Paths
+from sovstack.policy.bundle import stage
+from sovstack.policy.tree import PolicyTree
 from sovstack.report import Clock, Inputs, LogInput
+from sovstack.report.policy_source import POLICY_BUNDLE
 from tests.conftest import ROOT
 
 ORIGIN = "plant-a.example/gateway-1"
@@ -58,6 +64,11 @@ class Site:
         }
         fields.update(changes)
         return Inputs(**fields)
+
+    @property
+    def real_bundle(self) -> Path:
+        """A bundle carrying the checkout's policies/ (``bundle`` carries the small ones)."""
+        return self.root / "real-bundle"
 
     @property
     def report_pubkey(self) -> Path:
@@ -102,9 +113,22 @@ def write_log(directory: Path, key_file: Path, requests: range, start: datetime)
         log.publish()
 
 
-def write_bundle(folder: Path, key_file: Path) -> None:
-    """A bundle-shaped folder: two files, a canonical manifest, its Ed25519 signature."""
-    files = {"policy/bundle.tar.gz": b"policy bytes\n", "wheels/requirements-gateway.txt": b"x\n"}
+def _policy_bundle(policies: Path) -> bytes:
+    """An OPA bundle (tar.gz) of ``policies`` staged as 'sovstack policy bundle' stages it."""
+    with tempfile.TemporaryDirectory() as tmp:
+        stage(PolicyTree(policies), Path(tmp))
+        (Path(tmp) / ".manifest").write_text('{"roots": []}\n')
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+            for path in sorted(Path(tmp).rglob("*")):
+                if path.is_file():
+                    tar.add(path, arcname="/" + path.relative_to(tmp).as_posix())
+        return buffer.getvalue()
+
+
+def write_bundle(folder: Path, key_file: Path, policies: Path) -> None:
+    """A bundle-shaped folder: the policies' OPA bundle, a wheel list, a signed manifest."""
+    files = {POLICY_BUNDLE: _policy_bundle(policies), "wheels/requirements-gateway.txt": b"x\n"}
     entries = []
     for name, data in files.items():
         (folder / name).parent.mkdir(parents=True, exist_ok=True)
@@ -129,7 +153,11 @@ def write_bundle(folder: Path, key_file: Path) -> None:
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory, project_paths: Paths) -> Site:
-    """A log of 40 requests a witness saw at 20, a signed bundle, and the keys."""
+    """A log of 40 requests a witness saw at 20, signed bundles, and the keys.
+
+    ``bundle`` carries the small policies of :func:`make_policies`, ``real-bundle``
+    those of the checkout's ``policies/``.
+    """
     root = tmp_path_factory.mktemp("site")
     keys = root / "keys"
     keys.mkdir()
@@ -140,8 +168,9 @@ def site(tmp_path_factory: pytest.TempPathFactory, project_paths: Paths) -> Site
     shutil.copytree(log, root / "copy")
     witness(root / "copy", signing.load_public(keys / "audit.key.pub"), root / "witness")
     write_log(log, keys / "audit.key", range(20, 40), LOG_START)
-    (root / "bundle").mkdir()
-    write_bundle(root / "bundle", keys / "bundle.key")
+    for name, policies in (("bundle", make_policies(root, "")), ("real-bundle", ROOT / "policies")):
+        (root / name).mkdir()
+        write_bundle(root / name, keys / "bundle.key", policies)
     return Site(
         root,
         log,

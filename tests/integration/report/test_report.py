@@ -224,3 +224,18 @@ def test_a_report_key_readable_by_others_is_a_usage_error(
     with pytest.raises(ReportError):
         build_report(site.inputs(small_policies(CATALOGUE)), tmp_path / "pack", key, Clock())
     assert not (tmp_path / "pack").exists()
+
+
+def test_policy_files_other_than_the_verified_bundles_fail_every_rego_check(
+    site: Site, small_policies: MakePolicies, tmp_path: Path
+) -> None:
+    policies = small_policies(CATALOGUE)
+    gate = policies / "demo" / "gate" / "gate.rego"
+    gate.write_text(gate.read_text() + '\nextra if input.role == "engineer"\n')
+    outcome = build_report(site.inputs(policies), tmp_path / "pack", site.report_key, FIXED)
+    found = {f.control_id: f for f in outcome.findings}
+    assert found["BUN-1"].state == "satisfied"
+    assert found["POL-1"].state == "not-satisfied"
+    assert "differ from the verified bundle's: demo/gate/gate.rego" in found["POL-1"].reason
+    source = (tmp_path / "pack" / "evidence" / "policy-files.txt").read_text()
+    assert "DIFFERENT: demo/gate/gate.rego" in source

@@ -16,6 +16,7 @@ import pytest
 
 from sovstack.report import LogInput, build_report
 from sovstack.report.model import Finding
+from sovstack.report.policy_source import POLICY_BUNDLE
 from tests.conftest import ROOT
 from tests.integration.report.conftest import FIXED, Site
 
@@ -39,7 +40,8 @@ def _by_key(findings: tuple[Finding, ...]) -> dict[str, Finding]:
 
 
 def test_a_clean_run_over_real_inputs_exits_0(site: Site, policies: Path, tmp_path: Path) -> None:
-    outcome = build_report(site.inputs(policies), tmp_path / "pack", site.report_key, FIXED)
+    inputs = site.inputs(policies, bundle=site.real_bundle)
+    outcome = build_report(inputs, tmp_path / "pack", site.report_key, FIXED)
     found = _by_key(outcome.findings)
     unsatisfied = {
         k: f.reason for k, f in found.items() if f.state not in ("satisfied", "not-assessed")
@@ -54,6 +56,7 @@ def test_a_clean_run_over_real_inputs_exits_0(site: Site, policies: Path, tmp_pa
     assert (evidence / "pytest.junit.xml").is_file()
     assert (evidence / "opa-test.json").is_file() and (evidence / "opa-coverage.json").is_file()
     assert "VERIFIED" in (evidence / "bundle-verify.txt").read_text()
+    assert "the same files" in (evidence / "policy-files.txt").read_text()
 
 
 def _flip_record(log: Path) -> None:
@@ -67,7 +70,9 @@ def test_a_tampered_copy_of_the_log_fails_the_log_integrity_controls(
     tampered = tmp_path / "tampered-log"
     shutil.copytree(site.log, tampered)
     _flip_record(tampered)
-    inputs = site.inputs(policies, logs=(LogInput(tampered, site.log_pubkey),))
+    inputs = site.inputs(
+        policies, bundle=site.real_bundle, logs=(LogInput(tampered, site.log_pubkey),)
+    )
     outcome = build_report(inputs, tmp_path / "pack", site.report_key, FIXED)
     found = _by_key(outcome.findings)
     for key in LOG_INTEGRITY:
@@ -82,12 +87,12 @@ def test_a_bundle_changed_after_signing_fails_its_control(
     site: Site, policies: Path, tmp_path: Path
 ) -> None:
     bundle = tmp_path / "bundle"
-    shutil.copytree(site.bundle, bundle)
-    (bundle / "policy" / "bundle.tar.gz").write_bytes(b"policy bytes, changed\n")
+    shutil.copytree(site.real_bundle, bundle)
+    (bundle / POLICY_BUNDLE).write_bytes((bundle / POLICY_BUNDLE).read_bytes() + b"\0")
     outcome = build_report(
         site.inputs(policies, bundle=bundle), tmp_path / "pack", site.report_key, FIXED
     )
     cm14 = _by_key(outcome.findings)["nist_800_53_rev5/CM-14"]
     assert cm14.state == "not-satisfied"
-    assert "policy/bundle.tar.gz" in cm14.reason
+    assert POLICY_BUNDLE in cm14.reason
     assert outcome.exit_code == 1
