@@ -30,8 +30,11 @@ _dir = click.Path(file_okay=False, path_type=Path)
 _file = click.Path(dir_okay=False, path_type=Path)
 
 
-def _dev_inputs(paths: Paths) -> tuple[list[tuple[Path, Path]], Path]:
-    """The dev stack's log and key (from .sovstack/dev.json) and its report key (made once)."""
+def _dev_inputs(paths: Paths) -> tuple[list[tuple[Path, Path]], Path, Path | None]:
+    """The dev stack's log and key (from dev.json), its report key (made once) and witness.
+
+    The witness state is ``.sovstack/witness`` when 'sovstack audit witness' made one.
+    """
     info_file = paths.state / "dev.json"
     if not info_file.is_file():
         raise UsageProblem(f"{info_file} does not exist: 'make dev' first (or drop --dev)")
@@ -41,7 +44,8 @@ def _dev_inputs(paths: Paths) -> tuple[list[tuple[Path, Path]], Path]:
     if not key.is_file():
         generate_signing_key(key)
         click.echo(f"made the report signing key {key} (and {key}.pub)")
-    return [(Path(info["audit_dir"]), pubkey)], key
+    witness = paths.state / "witness"
+    return [(Path(info["audit_dir"]), pubkey)], key, witness if witness.is_dir() else None
 
 
 def _parse_clock(text: str | None) -> Clock:
@@ -110,9 +114,10 @@ def report(
     paths = Paths(root or find_root())
     log_pairs = list(logs)
     if dev:
-        dev_logs, dev_key = _dev_inputs(paths)
+        dev_logs, dev_key, dev_witness = _dev_inputs(paths)
         log_pairs = log_pairs or dev_logs
         signing_key = signing_key or dev_key
+        witness_state = witness_state or dev_witness
         hosts = hosts or ("local://",)
     if out is None or signing_key is None:
         raise click.UsageError("--out and --signing-key are required (or --dev for the key)")
