@@ -81,11 +81,11 @@ def _run_pytest(ctx: Context, refs: list[str], junit: str, extra: list[str]) -> 
     return None
 
 
-Outcomes = dict[str, tuple[str, str]]  # test case name -> (result, message)
+Outcomes = dict[str, tuple[str, str, float]]  # test case name -> (result, message, seconds)
 
 
-def _outcomes(junit: Path) -> dict[tuple[str, str], tuple[str, str]]:
-    """``(classname, name) -> (result, message)`` for every testcase in a JUnit file."""
+def _outcomes(junit: Path) -> dict[tuple[str, str], tuple[str, str, float]]:
+    """``(classname, name) -> (result, message, seconds)`` for every testcase in a JUnit file."""
     found = {}
     for case in ET.parse(junit).iter("testcase"):  # noqa: S314 (our own pytest's output)
         result, message = PASS, "passed"
@@ -95,7 +95,8 @@ def _outcomes(junit: Path) -> dict[tuple[str, str], tuple[str, str]]:
                 result = outcome
                 message = (node.get("message") or tag).strip().splitlines()[0][:500]
                 break
-        found[(case.get("classname", ""), case.get("name", ""))] = (result, message)
+        seconds = float(case.get("time") or 0.0)  # absent under a fixed clock
+        found[(case.get("classname", ""), case.get("name", ""))] = (result, message, seconds)
     return found
 
 
@@ -153,12 +154,15 @@ def check_pytests(ctx: Context, refs: Sequence[str]) -> dict[str, list[CheckResu
     return results
 
 
-def _cases_of(name: str, where: str | None, outcomes: Outcomes) -> list[tuple[str, str, str]]:
-    """``(case, result, message)`` of test ``name`` (every parameter; on host ``where`` only)."""
+Case = tuple[str, str, str, float]  # (case, result, message, seconds)
+
+
+def _cases_of(name: str, where: str | None, outcomes: Outcomes) -> list[Case]:
+    """Every case of test ``name`` (every parameter; on host ``where`` only)."""
     found = []
-    for case, (result, message) in outcomes.items():
+    for case, (result, message, seconds) in outcomes.items():
         if case == name and where is None:
-            found.append((case, result, message))
+            found.append((case, result, message, seconds))
         elif case.startswith(name + "[") and case.endswith("]"):
             params = case[len(name) + 1 : -1]
             on_host = where is None or (
@@ -168,18 +172,21 @@ def _cases_of(name: str, where: str | None, outcomes: Outcomes) -> list[tuple[st
                 or f"-{where}-" in params
             )
             if on_host:
-                found.append((case, result, message))
+                found.append((case, result, message, seconds))
     return found
 
 
-def _worst(cases: list[tuple[str, str, str]]) -> tuple[str, str]:
+def _worst(cases: list[Case]) -> tuple[str, str, float]:
+    """The worst result of the cases (fail, error, not run, pass), why, and their seconds."""
+    seconds = round(sum(c[3] for c in cases), 3)
     if not cases:
-        return NOT_RUN, "pytest did not run it (not collected)"
+        return NOT_RUN, "pytest did not run it (not collected)", 0.0
     for outcome in (FAIL, ERROR, NOT_RUN):
         bad = [c for c in cases if c[1] == outcome]
         if bad:
-            return outcome, f"{len(bad)} of {len(cases)} cases {outcome}; {bad[0][0]}: {bad[0][2]}"
-    return PASS, "passed" if len(cases) == 1 else f"all {len(cases)} cases passed"
+            why = f"{len(bad)} of {len(cases)} cases {outcome}; {bad[0][0]}: {bad[0][2]}"
+            return outcome, why, seconds
+    return PASS, "passed" if len(cases) == 1 else f"all {len(cases)} cases passed", seconds
 
 
 def _collect(
@@ -193,21 +200,22 @@ def _collect(
     with ctx.clock.timed() as timer:
         why = _run_pytest(ctx, refs, junit, extra)
     outcomes = {} if why is not None else _outcomes(ctx.folder / junit)
+    # A test's own time from the JUnit; when pytest did not run, the time spent trying.
     for ref in refs:
         classname, name = _classname(ref)
         mine = {case: v for (cls, case), v in outcomes.items() if cls == classname}
         for where in sorted(hosts) if hosts is not None else [None]:
             if why is not None:
-                result, message = ERROR, f"pytest did not run: {why}"
+                result, message, seconds = ERROR, f"pytest did not run: {why}", timer.seconds
             else:
-                result, message = _worst(_cases_of(name, where, mine))
+                result, message, seconds = _worst(_cases_of(name, where, mine))
             results[f"pytest {ref}"].append(
                 CheckResult(
                     f"pytest {ref}",
                     where or "local (pytest)",
                     result,
                     message,
-                    timer.seconds,
+                    seconds,
                     junit if why is None else "",
                 )
             )
