@@ -10,8 +10,10 @@ Modules, bottom up:
 - :mod:`.context`  the inputs, the clock (fixed for reproducible runs), where evidence goes
 - :mod:`.rego`     ``rego`` / ``rego-test`` checks: ``opa test`` and its coverage
 - :mod:`.pytests`  ``pytest`` checks, and host checks with testinfra (unreachable: an error)
-- :mod:`.logs`     ``audit`` checks on each log: verify, witness, inclusion, pairing, retention
-- :mod:`.bundles`  the ``bundle verify`` check
+- :mod:`.logs`     ``audit`` checks on each log: verify, witness, inclusion;
+  :mod:`.logscan` pairing and retention, from one pass over the records
+- :mod:`.bundles`  the ``bundle verify`` check;
+  :mod:`.policy_source` whether the tested policy files are the verified bundle's
 - :mod:`.assess`   runs every check once and makes the findings
 - :mod:`.oscal`, :mod:`.html`, :mod:`.junit`  the three views of the findings
 - :mod:`.dsse`     the DSSE envelope over the in-toto statement of every file

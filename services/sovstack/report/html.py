@@ -14,7 +14,7 @@ from typing import Any, Final
 
 import jinja2
 
-from sovstack.report.logs import RETENTION_MONTHS
+from sovstack.report.logscan import RETENTION_MONTHS
 from sovstack.report.model import Figure, Finding
 
 __all__ = ["report_html"]

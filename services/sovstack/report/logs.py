@@ -10,10 +10,7 @@ every root:
   that did not run;
 - ``inclusion``: proofs for K entries at indexes derived from the latest
   root (SHA-256 of the root and the proof's number), so nobody picks them;
-- ``pairing``: every ``accepted`` record has exactly one end record
-  (``completed``, ``aborted`` or ``error``), and no end record lacks one;
-- ``retention``: the first record is at least six months old; a younger
-  log *cannot yet* show it (never passed).
+- ``pairing`` and ``retention``: from the records (:mod:`.logscan`).
 
 A log that does not verify fails every one of its checks: nothing in it is
 proven.
@@ -24,30 +21,25 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections import Counter
-from datetime import datetime
 from typing import Any, Final
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from sovstack.audit.checkpoint import Checkpoint
-from sovstack.audit.entries import decode_entry
 from sovstack.audit.errors import AuditError, VerificationError
 from sovstack.audit.inclusion import BUNDLE_FORMAT, latest_note, verify_bundle
 from sovstack.audit.keys import load_public_key
 from sovstack.audit.proofs import consistency_proof, inclusion_proof, verify_consistency
 from sovstack.audit.recovery import CHECKPOINTS_FILE
-from sovstack.audit.segments import Scanner
 from sovstack.audit.verify import Report, verify_log
 from sovstack.audit.witness import accepted_checkpoint
 from sovstack.report.context import Context, LogInput, safe_name
-from sovstack.report.model import ERROR, FAIL, NOT_RUN, PASS, PENDING, CheckResult
+from sovstack.report.logscan import Scan, dump, pairing, retention, scan_entries
+from sovstack.report.model import ERROR, FAIL, NOT_RUN, PASS, CheckResult
 
-__all__ = ["LOG_CHECKS", "RETENTION_MONTHS", "check_logs", "proof_indexes", "retention_floor"]
+__all__ = ["LOG_CHECKS", "check_logs", "proof_indexes"]
 
 LOG_CHECKS: Final = ("verify", "witness", "inclusion", "pairing", "retention")
-RETENTION_MONTHS: Final = 6
-_END_EVENTS: Final = frozenset({"completed", "aborted", "error"})
 _INDEX_DOMAIN: Final = b"sovstack-audit-report/inclusion-index\n"
 
 
@@ -60,49 +52,6 @@ def proof_indexes(root: bytes, size: int, count: int) -> list[int]:
         digest = hashlib.sha256(_INDEX_DOMAIN + root + n.to_bytes(4, "big")).digest()
         found.add(int.from_bytes(digest[:8], "big") % size)
     return sorted(found)
-
-
-def retention_floor(as_of: datetime, months: int = RETENTION_MONTHS) -> datetime:
-    """``as_of`` moved back ``months`` calendar months (the day clamped to the month's end)."""
-    month0 = as_of.year * 12 + as_of.month - 1 - months
-    year, month = divmod(month0, 12)
-    for day in range(as_of.day, 27, -1):
-        try:
-            return as_of.replace(year=year, month=month + 1, day=day)
-        except ValueError:
-            continue
-    return as_of.replace(year=year, month=month + 1, day=min(as_of.day, 28))
-
-
-class _Scan:
-    """What one pass over the entries covered by the latest checkpoint collects."""
-
-    def __init__(self, wanted: set[int]) -> None:
-        self.wanted = wanted
-        self.lines: dict[int, bytes] = {}
-        self.first_time: str | None = None
-        self.accepted: set[str] = set()
-        self.ends: Counter[str] = Counter()
-        self.counts: Counter[str] = Counter()
-
-
-def _scan(ctx: Context, log: LogInput, size: int, wanted: set[int]) -> _Scan:
-    scan = _Scan(wanted)
-    for index, line, _leaf in Scanner(log.directory):
-        if index >= size:
-            break
-        record = decode_entry(line)[2]
-        if index == 0:
-            scan.first_time = str(record.get("time"))
-        if index in wanted:
-            scan.lines[index] = line
-        event, request = str(record.get("event")), str(record.get("request_id"))
-        scan.counts[event] += 1
-        if event == "accepted":
-            scan.accepted.add(request)
-        elif event in _END_EVENTS:
-            scan.ends[request] += 1
-    return scan
 
 
 def check_logs(ctx: Context) -> dict[str, list[CheckResult]]:
@@ -152,7 +101,7 @@ def _check_log(ctx: Context, log: LogInput, base: str) -> Found:
     except VerificationError as exc:
         ctx.write(
             verify_file,
-            _dump(
+            dump(
                 {
                     "verified": False,
                     "error": str(exc),
@@ -181,14 +130,14 @@ def _check_log(ctx: Context, log: LogInput, base: str) -> Found:
         ]
     latest = report.latest
     assert latest is not None  # noqa: S101 (verify_log refuses a log without checkpoints)
-    ctx.write(verify_file, _dump(_verified(report, latest)))
+    ctx.write(verify_file, dump(_verified(report, latest)))
     found: Found = [("verify", PASS, _verified_text(report, latest), verify_file)]
     found.append(_witness(ctx, base, report, latest, trusted))
     indexes = proof_indexes(latest.root, latest.size, ctx.inputs.proofs)
-    scan = _scan(ctx, log, latest.size, set(indexes))
+    scan = scan_entries(log.directory, latest.size, set(indexes))
     found.append(_inclusion(ctx, base, report, key, note, scan, indexes))
-    found.append(_pairing(ctx, base, scan, latest))
-    found.append(_retention(ctx, base, scan, latest))
+    found.append(pairing(ctx, base, scan, latest))
+    found.append(retention(ctx, base, scan, latest))
     ctx.facts.setdefault("logs", []).append(
         {
             "directory": str(log.directory),
@@ -204,10 +153,6 @@ def _check_log(ctx: Context, log: LogInput, base: str) -> Found:
         }
     )
     return found
-
-
-def _dump(value: Any) -> str:
-    return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
 def _verified(report: Report, latest: Checkpoint) -> dict[str, Any]:
@@ -251,7 +196,7 @@ def _witness(
     proof = consistency_proof(report.leaves, old.size, latest.size)
     evidence = ctx.write(
         f"{base}/consistency-proof.json",
-        _dump(
+        dump(
             {
                 "old_size": old.size,
                 "old_root": old.root.hex(),
@@ -279,7 +224,7 @@ def _inclusion(
     report: Report,
     key: Ed25519PublicKey,
     note: str,
-    scan: _Scan,
+    scan: Scan,
     indexes: list[int],
 ) -> tuple[str, str, str, str]:
     if not indexes:
@@ -307,77 +252,3 @@ def _inclusion(
     except VerificationError as exc:
         return ("inclusion", FAIL, f"an inclusion proof does not verify: {exc}", evidence)
     return ("inclusion", PASS, f"{len(bundles)} proofs at indexes {indexes} verify", evidence)
-
-
-def _pairing(ctx: Context, base: str, scan: _Scan, latest: Checkpoint) -> tuple[str, str, str, str]:
-    unpaired = sorted(r for r in scan.accepted if scan.ends[r] == 0)
-    twice = sorted(r for r in scan.accepted if scan.ends[r] > 1)
-    orphans = sorted(r for r in scan.ends if r not in scan.accepted)
-    evidence = ctx.write(
-        f"{base}/pairing.json",
-        _dump(
-            {
-                "entries": latest.size,
-                "events": dict(sorted(scan.counts.items())),
-                "accepted_without_end": unpaired,
-                "accepted_with_several_ends": twice,
-                "end_without_accepted": orphans,
-            }
-        ),
-    )
-    problems = [
-        f"{len(found)} {what} (first: {found[0]})"
-        for what, found in (
-            ("accepted requests without an end record", unpaired),
-            ("accepted requests with several end records", twice),
-            ("end records without an accepted record", orphans),
-        )
-        if found
-    ]
-    if problems:
-        return ("pairing", FAIL, "; ".join(problems), evidence)
-    return (
-        "pairing",
-        PASS,
-        f"all {len(scan.accepted)} accepted requests have one end record",
-        evidence,
-    )
-
-
-def _retention(
-    ctx: Context, base: str, scan: _Scan, latest: Checkpoint
-) -> tuple[str, str, str, str]:
-    as_of = ctx.clock.now()
-    floor = retention_floor(as_of)
-    if scan.first_time is None:
-        return ("retention", PENDING, "cannot yet be shown: the log holds no record", "")
-    first = datetime.fromisoformat(scan.first_time.replace("Z", "+00:00"))
-    age_days = (as_of - first).days
-    evidence = ctx.write(
-        f"{base}/retention.json",
-        _dump(
-            {
-                "first_record_time": scan.first_time,
-                "as_of": as_of.isoformat(),
-                "floor_months": RETENTION_MONTHS,
-                "floor": floor.isoformat(),
-                "age_days": age_days,
-                "entries": latest.size,
-            }
-        ),
-    )
-    if first <= floor:
-        return (
-            "retention",
-            PASS,
-            f"the log reaches back {age_days} days, to {scan.first_time}: past the"
-            f" {RETENTION_MONTHS}-month floor ({floor.date()})",
-            evidence,
-        )
-    return (
-        "retention",
-        PENDING,
-        f"cannot yet be shown: the first record is from {scan.first_time}, {age_days} days"
-        f" ago; the {RETENTION_MONTHS}-month floor is {floor.date()}",
-        evidence,
-    )

@@ -6,7 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from sovstack.report.logs import proof_indexes, retention_floor
+from sovstack.report.logs import proof_indexes
+from sovstack.report.logscan import retention_floor
 from sovstack.report.model import (
     CheckResult,
     Finding,
