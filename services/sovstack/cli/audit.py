@@ -1,4 +1,4 @@
-"""``sovstack audit``: keys, offline verification, proofs, export and the witness.
+"""``sovstack audit``: keys, offline verification, proofs, export, the witness, the report.
 
 Exit codes, for every subcommand: 0 verified (or done), 1 verification
 failed (the evidence is printed), 2 usage or I/O error (a message, never a
@@ -31,6 +31,7 @@ from sovstack.audit.inclusion import latest_note, prove_request, verify_bundle
 from sovstack.audit.verify import verify_log
 from sovstack.audit.witness import witness as witness_copy
 from sovstack.cli._errors import UsageProblem, friendly
+from sovstack.cli.report import report
 
 __all__ = ["audit"]
 
@@ -308,3 +309,6 @@ def witness(directory: Path, pubkey: Path, origin: str | None, state_dir: Path) 
         f"accepted: {accepted.latest.origin} size {accepted.latest.size}"
         f" root {accepted.latest.root.hex()} (previously {before})"
     )
+
+
+audit.add_command(report)
