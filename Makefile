@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.sovstack-installed
 .DEFAULT_GOAL := help
 .PHONY: help venv deps dev dev-down dev-status lint policy-test test test-unit test-integration \
         bench-audit bench-gateway clean cluster-up cluster-down cluster-status cluster-test \
-        bundle verify-bundle test-bundle-full deploy deploy-test
+        bundle verify-bundle test-bundle-full deploy deploy-test audit bench-audit-report
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -18,7 +18,7 @@ help: ## List the targets
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --disable-pip-version-check -q --upgrade pip
-	$(PY) -m pip install --disable-pip-version-check -q -e '.[dev]'
+	$(PY) -m pip install --disable-pip-version-check -q -e '.[dev,audit-report]'
 	@touch $@
 
 venv: $(STAMP) ## Create or update the project's virtualenv (.venv)
@@ -67,6 +67,9 @@ bench-gateway: deps ## Benchmark the gateway against direct calls (stub and vLLM
 bench-audit: venv ## Benchmark the audit log: durable appends/s (1, 8, 64 writers), verify 1M entries
 	$(PY) bench/audit_bench.py
 
+bench-audit-report: venv ## Benchmark make audit over a log of 100,000 records (target <= 60 s)
+	PYTHONPATH=$(CURDIR) $(PY) bench/audit_report_bench.py $(BENCH_ARGS)
+
 cluster-up: venv ## Boot the local isolated cluster of inventory/local (root; builds its image once)
 	$(SOV) cluster up
 
@@ -108,6 +111,20 @@ verify-bundle: venv ## Verify a bundle offline: BUNDLE=folder-or-.tar BUNDLE_PUB
 
 test-bundle-full: venv ## Opt-in: build full cpu and gpu bundles (vLLM wheelhouses: many GB)
 	$(PY) -m pytest tests/bundle_full
+
+# The compliance evidence pack. AUDIT_DEV=1: the dev stack's log and keys (make dev first).
+# A deployed site: AUDIT_ARGS="--log DIR PUBKEY --witness-state DIR --hosts ansible://all
+#   --inventory inventory/<site> --bundle $(BUNDLE) --bundle-pubkey $(BUNDLE_PUBKEY)
+#   --signing-key KEY".
+AUDIT_OUT ?= .sovstack/audit-report/$(shell date -u +%Y%m%dT%H%M%SZ)
+AUDIT_DEV ?=
+AUDIT_ARGS ?=
+HEADLESS := chromium-headless-shell
+
+audit: venv ## Signed compliance evidence pack in AUDIT_OUT (AUDIT_DEV=1: dev stack; AUDIT_ARGS=...)
+	@command -v $(HEADLESS) >/dev/null || { apt-get update -q && apt-get install -y -q --no-install-recommends $(HEADLESS); }
+	$(SOV) deps --only opa
+	$(SOV) audit report --out $(AUDIT_OUT) $(if $(AUDIT_DEV),--dev) $(AUDIT_ARGS)
 
 clean: ## Remove the virtualenv and dev-stack state (keeps the .cache/ of fetched components)
 	@test ! -e .sovstack/cluster/state.json || \

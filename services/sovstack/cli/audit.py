@@ -1,4 +1,4 @@
-"""``sovstack audit``: keys, offline verification, proofs, export and the witness.
+"""``sovstack audit``: keys, offline verification, proofs, export, the witness, the report.
 
 Exit codes, for every subcommand: 0 verified (or done), 1 verification
 failed (the evidence is printed), 2 usage or I/O error (a message, never a
@@ -34,6 +34,7 @@ from sovstack.audit.verify import verify_log
 from sovstack.audit.witness import store_cosigned
 from sovstack.audit.witness import witness as witness_copy
 from sovstack.cli._errors import UsageProblem, friendly
+from sovstack.cli.report import report
 
 __all__ = ["audit"]
 
@@ -353,3 +354,6 @@ def verify_cosigned(note_file: Path, pubkey: Path, witness_pubkey: Path, witness
     click.echo(
         f"verified: {checkpoint.origin} size {checkpoint.size} cosigned by {witness_name} at {when}"
     )
+
+
+audit.add_command(report)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from sovstack.deploy.errors import DeployError
 
-__all__ = ["Recap", "Run", "require_success", "run_playbook"]
+__all__ = ["Progress", "Recap", "Run", "require_success", "run_playbook"]
 
 Echo = Callable[[str], None]
 
@@ -54,6 +54,56 @@ class Run:
     @property
     def changed(self) -> int:
         return sum(r.changed for r in self.recap)
+
+
+class Progress:
+    """Reads ansible-playbook's default output line by line: shows plays, roles and failures.
+
+    Fills ``run.recap`` from the PLAY RECAP and ``run.failures`` with one line
+    per failed or unreachable host: its task, and the ``msg`` that follows.
+    """
+
+    def __init__(self, run: Run, echo: Echo) -> None:
+        self.run = run
+        self.echo = echo
+        self.task = ""
+        self.role = ""
+        self.pending = ""  # a failure, until the lines after it have been read
+        self.in_recap = False
+
+    def _flush(self) -> None:
+        if self.pending:
+            self.echo(f"    FAILED {self.pending[:2000]}")
+            self.run.failures.append(self.pending)
+            self.pending = ""
+
+    def close(self) -> None:
+        self._flush()
+
+    def feed(self, text: str) -> None:
+        if self.pending:
+            if text.startswith(" "):
+                if text.lstrip().startswith("msg:"):
+                    self.pending += " " + text.strip()
+                return
+            self._flush()
+        if text.startswith("PLAY RECAP"):
+            self.in_recap = True
+        elif self.in_recap:
+            match = _RECAP.match(text.strip())
+            if match:
+                counts = [int(match[k]) for k in ("ok", "changed", "unreachable", "failed")]
+                self.run.recap.append(Recap(match["host"], *counts))
+        elif text.startswith("PLAY ["):
+            self.echo(f"==> play: {text[6:].split(']', 1)[0]}")
+        elif text.startswith("TASK ["):
+            self.task = text[6:].rsplit("]", 1)[0]
+            role = self.task.split(" : ", 1)[0] if " : " in self.task else ""
+            if role and role != self.role:
+                self.echo(f"    role: {role}")
+            self.role = role
+        elif _FAILED.match(text) or "UNREACHABLE!" in text:
+            self.pending = f"{self.task}: {text}" if self.task else text
 
 
 def _tool(name: str) -> str:
@@ -96,9 +146,8 @@ def run_playbook(
         "PYTHONUNBUFFERED": "1",
     }
     result = Run(returncode=0, log=log)
+    reader = Progress(result, echo)
     started = time.monotonic()
-    task = ""
-    in_recap = False
     with log.open("w") as out:
         out.write(" ".join(argv) + "\n")
         proc = subprocess.Popen(
@@ -114,31 +163,8 @@ def run_playbook(
         for line in proc.stdout:
             out.write(line)
             out.flush()
-            text = line.rstrip("\n")
-            if text.startswith("PLAY RECAP"):
-                in_recap = True
-                continue
-            if in_recap:
-                match = _RECAP.match(text.strip())
-                if match:
-                    result.recap.append(
-                        Recap(
-                            match["host"],
-                            int(match["ok"]),
-                            int(match["changed"]),
-                            int(match["unreachable"]),
-                            int(match["failed"]),
-                        )
-                    )
-                continue
-            if text.startswith("PLAY ["):
-                echo(f"==> play: {text[6:].split(']', 1)[0]}")
-            elif text.startswith("TASK ["):
-                task = text[6:].rsplit("]", 1)[0]
-            elif _FAILED.match(text) or "UNREACHABLE!" in text:
-                failure = f"{task}: {text}" if task else text
-                result.failures.append(failure)
-                echo(f"    FAILED {failure[:2000]}")
+            reader.feed(line.rstrip("\n"))
+        reader.close()
         result.returncode = proc.wait()
     result.seconds = time.monotonic() - started
     return result

@@ -16,8 +16,10 @@ listing its controls::
         notes: ...
 
 A control that is ``automated`` or ``partial`` must name at least one check,
-and every check it names must exist: a Rego rule, a Rego test, or a pytest
-test (host checks are pytest tests under ``tests/cluster/``). Control ids
+and every check it names must exist: a Rego rule, a Rego test, a pytest
+test (host checks are pytest tests under ``tests/cluster/``), or one of the
+checks ``make audit`` runs over its inputs (``audit: verify``, ``bundle:
+verify``, ...: :data:`REPORT_CHECKS`). Control ids
 named in the Rego ``# METADATA`` (``custom.controls``) must be in the
 catalogue. The compliance report is computed from this data.
 """
@@ -39,6 +41,7 @@ from sovstack.policy.tree import TEST_SUFFIX, PolicyTree
 
 __all__ = [
     "CHECK_KINDS",
+    "REPORT_CHECKS",
     "STATUSES",
     "Catalogue",
     "Check",
@@ -47,6 +50,7 @@ __all__ = [
     "existing_checks",
     "load",
     "problems",
+    "rule_path",
 ]
 
 STATUSES = {
@@ -56,7 +60,12 @@ STATUSES = {
     "manual": "met by a procedure a person follows, not by a check",
     "not-applicable": "does not apply to this system; the notes say why",
 }
-CHECK_KINDS = ("rego", "rego-test", "pytest")
+CHECK_KINDS = ("rego", "rego-test", "pytest", "audit", "bundle")
+# What ``make audit`` checks itself, over the inputs it is given (sovstack.report runs them).
+REPORT_CHECKS = {
+    "audit": ("verify", "retention", "witness", "pairing", "inclusion"),
+    "bundle": ("verify",),
+}
 _MUST_BE_CHECKED = ("automated", "partial")
 
 
@@ -193,7 +202,8 @@ class Existing:
     metadata_controls: tuple[tuple[str, str], ...] = ()
 
 
-def _rule_path(package: list[dict[str, Any]], head: dict[str, Any]) -> str:
+def rule_path(package: list[dict[str, Any]], head: dict[str, Any]) -> str:
+    """The data path (``data.pkg.rule``) a parsed rule head defines, from ``opa parse`` JSON."""
     parts = [t["value"] for t in package]  # data, then the package's strings
     for i, term in enumerate(head.get("ref") or [{"type": "var", "value": head["name"]}]):
         if i > 0 and term["type"] != "string":
@@ -233,7 +243,7 @@ def existing_checks(paths: Paths, tree: PolicyTree) -> Existing:
     for name, module in _parsed_modules(paths, tree.rego_files()).items():
         package = module["package"]["path"]
         for rule in module.get("rules", []):
-            path = _rule_path(package, rule["head"])
+            path = rule_path(package, rule["head"])
             if name.endswith(TEST_SUFFIX):
                 if path.rsplit(".", 1)[-1].startswith("test_"):
                     tests.add(path)
@@ -266,6 +276,8 @@ def _exists(check: Check, existing: Existing) -> bool:
         return check.ref in existing.rego_rules
     if check.kind == "rego-test":
         return check.ref in existing.rego_tests
+    if check.kind in REPORT_CHECKS:
+        return check.ref in REPORT_CHECKS[check.kind]
     return _pytest_exists(existing.project_root, check.ref)
 
 
