@@ -15,11 +15,11 @@ from typing import Any
 
 import uvicorn
 
-from sovstack.core.config import CONFIG_FILE_ENV, get_settings
 from sovstack.gateway.app import create_app
 from sovstack.gateway.auditing import RequestContext
 from sovstack.gateway.auth import Subject
 from sovstack.gateway.authz import Decision
+from sovstack.gateway.config import CONFIG_FILE_ENV, get_settings
 from sovstack.gateway.metrics import Metrics
 from sovstack.gateway.state import GatewayState
 

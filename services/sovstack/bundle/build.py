@@ -30,7 +30,7 @@ from sovstack.bundle.proc import Echo
 from sovstack.bundle.profiles import COLLECTIONS, NODE, PROFILES, Profile, expected_contents
 from sovstack.bundle.report import Row, human_size
 from sovstack.bundle.tarball import write_tar
-from sovstack.devstack.paths import Paths
+from sovstack.core.paths import Paths
 
 __all__ = ["PARTS", "SKIPPABLE", "BuildOptions", "Built", "build"]
 

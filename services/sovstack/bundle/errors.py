@@ -13,7 +13,7 @@ report that lists every problem, each naming the file and why.
 
 from __future__ import annotations
 
-from sovstack.devstack.process import ComponentError
+from sovstack.core.services import ComponentError
 
 __all__ = ["BundleError", "BundleKeyError", "ManifestError"]
 

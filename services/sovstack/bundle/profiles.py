@@ -4,7 +4,7 @@ This module is data. The Debian packages are listed per role, so that a role
 that starts installing a package adds it here (the build then resolves its
 whole dependency closure). The pins of the Python sets live in
 ``requirements/``; the component versions in
-:mod:`sovstack.devstack.versions`, shared with the development stack.
+:mod:`sovstack.core.versions`, shared with the development stack.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sovstack.devstack import versions
+from sovstack.core import versions
 
 __all__ = [
     "ANSIBLE_VERSION",

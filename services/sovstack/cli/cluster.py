@@ -10,8 +10,8 @@ import click
 from sovstack.cli._errors import friendly
 from sovstack.cli._options import root_option, state_dir_option
 from sovstack.cluster import image, lifecycle
-from sovstack.devstack.paths import Paths, find_root
-from sovstack.devstack.process import ComponentError
+from sovstack.core.paths import Paths, find_root
+from sovstack.core.services import ComponentError
 
 __all__ = ["cluster"]
 

@@ -8,9 +8,9 @@ import click
 
 from sovstack.cli._errors import friendly
 from sovstack.cli._options import root_option, state_dir_option
+from sovstack.core.paths import Paths, find_root
+from sovstack.core.services import ComponentError
 from sovstack.devstack import stack
-from sovstack.devstack.paths import Paths, find_root
-from sovstack.devstack.process import ComponentError
 
 __all__ = ["dev"]
 

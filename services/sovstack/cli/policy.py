@@ -8,8 +8,8 @@ import click
 
 from sovstack.cli._errors import friendly
 from sovstack.cli._options import root_option
-from sovstack.devstack.paths import Paths, find_root
-from sovstack.devstack.process import ComponentError
+from sovstack.core.paths import Paths, find_root
+from sovstack.core.services import ComponentError
 from sovstack.policy import PolicyError, bundle, checks, controls, keys
 from sovstack.policy.tree import PolicyTree
 

@@ -11,7 +11,7 @@ import os
 import subprocess
 from collections.abc import Sequence
 
-from sovstack.devstack.process import ComponentError
+from sovstack.core.services import ComponentError
 
 __all__ = ["ClusterError", "run", "try_run"]
 

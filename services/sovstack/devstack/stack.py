@@ -16,10 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sovstack.devstack import components, process, realm
+from sovstack.components import launches
+from sovstack.core import services
+from sovstack.core.paths import Paths
+from sovstack.core.services import ComponentError, Launch, Running
+from sovstack.devstack import realm
 from sovstack.devstack.gatewaysetup import prepare_gateway
-from sovstack.devstack.paths import Paths
-from sovstack.devstack.process import ComponentError, Launch, Running
 from sovstack.policy import serve as policy_serve
 
 __all__ = ["DevPorts", "down", "status", "up"]
@@ -81,7 +83,7 @@ def _recorded(paths: Paths) -> list[dict[str, Any]]:
 
 def _ours(entry: dict[str, Any]) -> bool:
     pid = int(entry["pid"])
-    return process.alive(pid) and _start_time(pid) == entry["start_time"]
+    return services.alive(pid) and _start_time(pid) == entry["start_time"]
 
 
 def status(paths: Paths) -> list[tuple[str, int, bool]]:
@@ -95,16 +97,16 @@ def up(paths: Paths, echo: Echo, ports: DevPorts | None = None) -> dict[str, Any
     if any(running for _, _, running in status(paths)):
         raise ComponentError("the dev stack is already running: 'make dev-down' stops it")
     for name, port in vars(ports).items():
-        if process.port_in_use(port):
+        if services.port_in_use(port):
             raise ComponentError(
                 f"port {port} (for {name}) on 127.0.0.1 is already in use; "
                 "stop what holds it, or run 'make dev-down' if it is an old dev stack"
             )
     paths.state.mkdir(parents=True, exist_ok=True)
     clients = realm.demo_clients()
-    launches: list[Launch] = [
+    to_start: list[Launch] = [
         policy_serve.dev_opa(paths, ports.opa, echo),  # the signed bundle, verified
-        components.keycloak(
+        launches.keycloak(
             paths,
             ports.keycloak,
             ports.keycloak_management,
@@ -112,22 +114,22 @@ def up(paths: Paths, echo: Echo, ports: DevPorts | None = None) -> dict[str, Any
             realm.render_realm(paths.realm_template, clients),
             realm.REALM,
         ),
-        components.vllm(paths, ports.vllm),
+        launches.vllm(paths, ports.vllm),
     ]
     started: list[Running] = []
     info = _describe(paths, ports, clients)
     try:
-        _start_all(paths, launches, started, echo)
+        _start_all(paths, to_start, started, echo)
         files = prepare_gateway(
             paths.state, ports.gateway, info["keycloak"]["issuer"], info["opa_url"],
             [{"id": DEV_REPLICA, "model": r["model"], "url": r["url"], "site": DEV_SITE,
               "jurisdiction": "DE", "hosting": "on-prem"} for r in info["vllm"]],
         )  # fmt: skip
-        _start_all(paths, [components.gateway(paths, ports.gateway, files.config, files.ca_file)],
+        _start_all(paths, [launches.gateway(paths, ports.gateway, files.config, files.ca_file)],
                    started, echo)  # fmt: skip
     except BaseException:
         for running in started:
-            process.stop(running.pid)
+            services.stop(running.pid)
         _run_file(paths).unlink(missing_ok=True)
         raise
     info["ca_file"] = str(files.ca_file)
@@ -144,13 +146,13 @@ def _start_all(paths: Paths, launches: list[Launch], started: list[Running], ech
     for launch in launches:
         log = logs / f"{launch.name}.log"
         log.unlink(missing_ok=True)
-        batch.append(process.start(launch, log))
+        batch.append(services.start(launch, log))
         started.append(batch[-1])
         _record(paths, started)
         echo(f"started {launch.name} (pid {batch[-1].pid}), log: {log}")
     for running in batch:
         echo(f"waiting for {running.launch.name} at {running.launch.ready_url} ...")
-        process.wait_ready(running)
+        services.wait_ready(running)
         echo(f"{running.launch.name} is ready ({time.monotonic() - t0:.0f}s)")
 
 
@@ -175,7 +177,7 @@ def _describe(paths: Paths, ports: DevPorts, clients: list[realm.DemoClient]) ->
             for c in clients
         ],
         "opa_url": f"http://127.0.0.1:{ports.opa}",
-        "vllm": [{"url": f"http://127.0.0.1:{ports.vllm}", "model": components.VLLM_MODEL_NAME}],
+        "vllm": [{"url": f"http://127.0.0.1:{ports.vllm}", "model": launches.VLLM_MODEL_NAME}],
         "audit_dir": str(paths.state / "audit"),
     }
 
@@ -206,7 +208,7 @@ def down(paths: Paths, echo: Echo) -> int:
     for entry in _recorded(paths):
         if _ours(entry):
             echo(f"stopping {entry['name']} (pid {entry['pid']})")
-            process.stop(int(entry["pid"]))
+            services.stop(int(entry["pid"]))
             stopped += 1
         else:
             echo(f"{entry['name']} (pid {entry['pid']}) is no longer running")

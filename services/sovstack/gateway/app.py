@@ -21,9 +21,9 @@ from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from sovstack.core.config import Settings
 from sovstack.gateway.auditing import RequestContext
 from sovstack.gateway.authz import Decision
+from sovstack.gateway.config import Settings
 from sovstack.gateway.errors import GatewayError, NotFound, error_body
 from sovstack.gateway.limits import LimitsMiddleware
 from sovstack.gateway.metrics import Metrics

@@ -21,10 +21,10 @@ import aiohttp
 import httpx
 
 from sovstack.audit import AuditLog, load_signing_key, load_site_key
-from sovstack.core.config import Settings
 from sovstack.gateway.auditing import Auditor, RequestContext
 from sovstack.gateway.auth import JwksCache, TokenVerifier
 from sovstack.gateway.authz import Decision, PolicyClient
+from sovstack.gateway.config import Settings
 from sovstack.gateway.errors import GatewayError
 from sovstack.gateway.limits import RateLimiter
 from sovstack.gateway.metrics import Metrics

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sovstack.devstack.paths import Paths
+from sovstack.core.paths import Paths
 from sovstack.policy import controls
 from sovstack.policy.tools import PolicyError, opa_bin, regal_bin, run
 from sovstack.policy.tree import PolicyTree

@@ -7,7 +7,7 @@ import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
-from sovstack.devstack.paths import Paths
+from sovstack.core.paths import Paths
 
 __all__ = ["PolicyError", "opa_bin", "regal_bin", "run"]
 

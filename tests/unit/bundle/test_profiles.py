@@ -12,7 +12,7 @@ from sovstack.bundle.profiles import (
     expected_contents,
     pip_target_args,
 )
-from sovstack.devstack import versions
+from sovstack.core import versions
 
 
 def test_the_manylinux_tags_are_every_one_glibc_2_36_runs() -> None:

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from pydantic import ValidationError
 
 from sovstack.cli import cli
-from sovstack.core.config import Settings
+from sovstack.gateway.config import Settings
 
 UPSTREAM = [
     {"id": "gpu-1", "model": "tiny-llama", "url": "http://127.0.0.1:8100", "site": "plant-a"}
@@ -76,7 +76,7 @@ def test_the_cli_names_missing_settings_without_a_traceback(
     monkeypatch.setenv("SOVSTACK_CONFIG_FILE", "")  # the CLI sets it; restored after the test
     config = tmp_path / "gateway.yaml"
     config.write_text("opa_url: http://127.0.0.1:8181\nallow_plain_http: true\n")
-    from sovstack.core.config import get_settings
+    from sovstack.gateway.config import get_settings
 
     get_settings.cache_clear()
     result = CliRunner().invoke(cli, ["gateway", "--config", str(config)])

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import httpx
 
-from sovstack.devstack.deps import find_java
-from sovstack.devstack.paths import Paths
-from sovstack.devstack.process import ComponentError, Launch
+from sovstack.components.fetch import find_java
+from sovstack.core.paths import Paths
+from sovstack.core.services import ComponentError, Launch
 
 __all__ = ["VLLM_MODEL_NAME", "keycloak", "opa", "vllm"]
 

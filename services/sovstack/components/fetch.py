@@ -25,9 +25,9 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from sovstack.devstack import versions
-from sovstack.devstack.paths import Paths
-from sovstack.devstack.process import ComponentError
+from sovstack.core import versions
+from sovstack.core.paths import Paths
+from sovstack.core.services import ComponentError
 
 __all__ = ["fetch_all", "find_java", "require"]
 
