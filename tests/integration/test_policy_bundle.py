@@ -19,8 +19,8 @@ import httpx
 import pytest
 
 from sovstack.core import services
+from sovstack.core.errors import ComponentError
 from sovstack.core.paths import Paths
-from sovstack.core.services import ComponentError
 from sovstack.policy import bundle, keys, serve
 
 GPU_1 = {"id": "gpu-1", "model": "tiny-llama", "site": "plant-a", "jurisdiction": "DE",

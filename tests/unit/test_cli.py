@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from sovstack.cli import cli
 from sovstack.components import fetch
-from sovstack.core.services import ComponentError
+from sovstack.core.errors import ComponentError
 
 
 @pytest.mark.parametrize(

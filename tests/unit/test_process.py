@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from sovstack.core import services
-from sovstack.core.services import ComponentError, Launch
+from sovstack.core.errors import ComponentError
+from sovstack.core.services import Launch
 
 
 def _http_server(port: int, **kw: object) -> Launch:

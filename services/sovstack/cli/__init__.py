@@ -2,7 +2,7 @@
 
 Each subcommand group lives in its own module and is registered here. Errors
 a user can act on are raised as :class:`click.ClickException` (or a
-``ComponentError``) and printed as one clear message, never a stack trace.
+``SovstackError``) and printed as one clear message, never a stack trace.
 """
 
 from __future__ import annotations

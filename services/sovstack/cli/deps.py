@@ -9,8 +9,8 @@ import click
 from sovstack.cli._errors import friendly
 from sovstack.cli._options import root_option
 from sovstack.components import fetch
+from sovstack.core.errors import SovstackError
 from sovstack.core.paths import Paths, find_root
-from sovstack.core.services import ComponentError
 
 __all__ = ["deps"]
 
@@ -23,7 +23,7 @@ __all__ = ["deps"]
     help="Fetch only this component (repeatable).",
 )
 @root_option
-@friendly(ComponentError)
+@friendly(SovstackError)
 def deps(only: tuple[str, ...], root: Path | None) -> None:
     """Fetch OPA, Regal, Keycloak, a Java for it, vLLM (CPU) and the tiny model.
 

@@ -8,8 +8,8 @@ import click
 
 from sovstack.cli._errors import friendly
 from sovstack.cli._options import root_option, state_dir_option
+from sovstack.core.errors import SovstackError
 from sovstack.core.paths import Paths, find_root
-from sovstack.core.services import ComponentError
 from sovstack.devstack import stack
 
 __all__ = ["dev"]
@@ -42,7 +42,7 @@ def dev() -> None:
 )
 @click.option("--vllm-port", type=int, default=stack.DevPorts.vllm, show_default=True)
 @click.option("--gateway-port", type=int, default=stack.DevPorts.gateway, show_default=True)
-@friendly(ComponentError)
+@friendly(SovstackError)
 def up(
     root: Path | None,
     state_dir: Path | None,
@@ -75,7 +75,7 @@ def up(
 @dev.command()
 @_root
 @_state
-@friendly(ComponentError)
+@friendly(SovstackError)
 def down(root: Path | None, state_dir: Path | None) -> None:
     """Stop every process 'dev up' started, and nothing else."""
     stopped = stack.down(_paths(root, state_dir), click.echo)
@@ -85,7 +85,7 @@ def down(root: Path | None, state_dir: Path | None) -> None:
 @dev.command()
 @_root
 @_state
-@friendly(ComponentError)
+@friendly(SovstackError)
 def status(root: Path | None, state_dir: Path | None) -> None:
     """Show which dev-stack processes are running."""
     rows = stack.status(_paths(root, state_dir))

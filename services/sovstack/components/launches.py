@@ -15,8 +15,9 @@ from pathlib import Path
 import httpx
 
 from sovstack.components.fetch import find_java
+from sovstack.core.errors import ComponentError
 from sovstack.core.paths import Paths
-from sovstack.core.services import ComponentError, Launch
+from sovstack.core.services import Launch
 
 __all__ = ["VLLM_MODEL_NAME", "keycloak", "opa", "vllm"]
 

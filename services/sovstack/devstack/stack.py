@@ -11,22 +11,22 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from sovstack.components import launches
 from sovstack.core import services
+from sovstack.core.errors import ComponentError
 from sovstack.core.paths import Paths
-from sovstack.core.services import ComponentError, Launch, Running
+from sovstack.core.progress import Echo
+from sovstack.core.services import Launch, Running
 from sovstack.devstack import realm
 from sovstack.devstack.gatewaysetup import prepare_gateway
 from sovstack.policy import serve as policy_serve
 
 __all__ = ["DevPorts", "down", "status", "up"]
 
-Echo = Callable[[str], None]
 
 # The dev stack's one vLLM replica, as the demo policy data declares it
 # (policies/data/models.json): the policy refuses replicas it does not know.
