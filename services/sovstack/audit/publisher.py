@@ -18,9 +18,9 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from sovstack.audit.checkpoint import Checkpoint, sign_checkpoint
-from sovstack.audit.fileio import fsync_directory, write_all
 from sovstack.audit.recovery import CHECKPOINTS_FILE
 from sovstack.audit.tree import Frontier
+from sovstack.core.keyfiles import fsync_directory, write_all
 
 __all__ = ["Publisher"]
 

@@ -66,10 +66,10 @@ def up(
     for replica in info["vllm"]:
         click.echo(f"  vllm             {replica['url']}  (model {replica['model']})")
     click.echo(f"  clients          {', '.join(c['client_id'] for c in info['clients'])}")
-    click.echo(f"  written to       {paths.state / 'dev.json'}")
+    click.echo(f"  written to       {stack.dev_json(paths)}  (the client secrets; mode 0600)")
     click.echo("")
     click.echo("Try it:")
-    click.echo(stack.example_call(info))
+    click.echo(stack.example_call(info, stack.dev_json(paths)))
 
 
 @dev.command()

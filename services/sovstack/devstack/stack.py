@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from sovstack.components import launches
-from sovstack.core import services
+from sovstack.core import keyfiles, services
 from sovstack.core.errors import ComponentError
 from sovstack.core.paths import Paths
 from sovstack.core.progress import Echo
@@ -25,7 +25,7 @@ from sovstack.devstack import realm
 from sovstack.devstack.gatewaysetup import prepare_gateway
 from sovstack.policy import serve as policy_serve
 
-__all__ = ["DevPorts", "down", "status", "up"]
+__all__ = ["DevPorts", "dev_json", "down", "example_call", "status", "up"]
 
 
 # The dev stack's one vLLM replica, as the demo policy data declares it
@@ -57,7 +57,7 @@ def _run_file(paths: Paths) -> Path:
     return paths.state / "run.json"
 
 
-def _dev_json(paths: Paths) -> Path:
+def dev_json(paths: Paths) -> Path:
     return paths.state / "dev.json"
 
 
@@ -133,8 +133,10 @@ def up(paths: Paths, echo: Echo, ports: DevPorts | None = None) -> dict[str, Any
         _run_file(paths).unlink(missing_ok=True)
         raise
     info["ca_file"] = str(files.ca_file)
-    _dev_json(paths).write_text(json.dumps(info, indent=2) + "\n")
-    _dev_json(paths).chmod(0o600)  # it holds the demo client secrets
+    # It holds the demo client secrets: 0600 from its creation.
+    keyfiles.write_private(
+        dev_json(paths), (json.dumps(info, indent=2) + "\n").encode(), overwrite=True
+    )
     return info
 
 
@@ -182,20 +184,31 @@ def _describe(paths: Paths, ports: DevPorts, clients: list[realm.DemoClient]) ->
     }
 
 
-def example_call(info: dict[str, Any]) -> str:
-    """A ready-to-paste shell snippet: fetch a token, then call the model with it."""
-    client = info["clients"][0]
+def example_call(info: dict[str, Any], dev_json: Path) -> str:
+    """A ready-to-paste shell pipeline: fetch a token, then call the model with it.
+
+    No secret ever appears in a process's arguments (where ``ps`` shows it to
+    every user) nor in the shell's history: the client secret is read from
+    ``dev_json`` and the token passed on, both through pipes (``curl --data @-``
+    and ``-H @-`` read them from stdin).
+    """
     target = info["gateway_url"]
+    form = (
+        "import json,sys,urllib.parse as u; c=json.load(open(sys.argv[1]))['clients'][0]; "
+        "print(u.urlencode({'grant_type': 'client_credentials', "
+        "'client_id': c['client_id'], 'client_secret': c['client_secret']}))"
+    )
+    header = (
+        "import json,sys; print('Authorization: Bearer ' + json.load(sys.stdin)['access_token'])"
+    )
     return "\n".join(
         [
-            f"TOKEN=$(curl -s {info['keycloak']['token_url']} \\",
-            "  -d grant_type=client_credentials \\",
-            f"  -d client_id={client['client_id']} -d client_secret={client['client_secret']} \\",
-            "  | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"access_token\"])')",
-            f"curl -s --cacert {info['ca_file']} {target}/v1/chat/completions \\",
-            '  -H "Authorization: Bearer $TOKEN" -H "Content-Type: application/json" \\',
-            '  -H "X-Data-Classification: internal" \\',
-            f'  -d \'{{"model": "{info["vllm"][0]["model"]}", '
+            f'python3 -c "{form}" {dev_json} \\',
+            f"  | curl -s {info['keycloak']['token_url']} --data @- \\",
+            f'  | python3 -c "{header}" \\',
+            f"  | curl -s --cacert {info['ca_file']} {target}/v1/chat/completions -H @- \\",
+            '    -H "Content-Type: application/json" -H "X-Data-Classification: internal" \\',
+            f'    -d \'{{"model": "{info["vllm"][0]["model"]}", '
             '"messages": [{"role": "user", "content": "Summarise the shift log"}], '
             '"max_tokens": 16}\'',
         ]
@@ -213,5 +226,5 @@ def down(paths: Paths, echo: Echo) -> int:
         else:
             echo(f"{entry['name']} (pid {entry['pid']}) is no longer running")
     _run_file(paths).unlink(missing_ok=True)
-    _dev_json(paths).unlink(missing_ok=True)
+    dev_json(paths).unlink(missing_ok=True)
     return stopped
