@@ -104,7 +104,7 @@ GATEWAY = WheelSet(
 CONTROL = WheelSet(
     "control",
     # What ansible==ANSIBLE_VERSION (where the collections come from) requires.
-    requirements=("ansible-core~=2.19.5",),
+    requirements=(versions.ANSIBLE_CORE_SPEC,),
     constraint_files=(PINS,),
     with_sovstack=True,
     sovstack_extras=("control",),
@@ -158,7 +158,7 @@ GPU_ROLE_PACKAGES: dict[str, tuple[str, ...]] = {
 # The Ansible collections the playbooks use, taken from PyPI's 'ansible'
 # package (Galaxy is not reachable from the build host; the package carries
 # the same collection releases). ansible.builtin comes with ansible-core.
-ANSIBLE_VERSION = "12.3.0"
+ANSIBLE_VERSION = versions.ANSIBLE_VERSION  # pinned in core/versions.py
 COLLECTIONS = ("ansible.posix", "community.crypto", "community.general", "community.postgresql")
 
 
