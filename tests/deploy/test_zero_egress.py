@@ -22,8 +22,8 @@ from typing import Any
 
 import pytest
 
+from sovstack.core.paths import Paths
 from sovstack.deploy.run import Request, deploy
-from sovstack.devstack.paths import Paths
 from tests.conftest import ROOT
 from tests.deploy.conftest import STATE, drop_count, extra_vars, on_node, playbook
 

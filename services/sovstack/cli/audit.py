@@ -31,7 +31,7 @@ from sovstack.audit.inclusion import latest_note, prove_request, verify_bundle
 from sovstack.audit.verify import verify_log
 from sovstack.audit.witness import witness as witness_copy
 from sovstack.cli._errors import UsageProblem, friendly
-from sovstack.cli.report import report
+from sovstack.cli._lazy import LazyGroup
 
 __all__ = ["audit"]
 
@@ -79,7 +79,8 @@ _pubkey = click.option(
 _origin = click.option("--origin", default=None, help="Require checkpoints of this log origin.")
 
 
-@click.group()
+# The report runs on the auditor's machine, not on a gateway node: its own extra.
+@click.group(cls=LazyGroup, lazy={"report": ("sovstack.cli.report", "audit-report")})
 def audit() -> None:
     """The tamper-evident audit log: keys, verification, proofs, export, witness.
 
@@ -309,6 +310,3 @@ def witness(directory: Path, pubkey: Path, origin: str | None, state_dir: Path) 
         f"accepted: {accepted.latest.origin} size {accepted.latest.size}"
         f" root {accepted.latest.root.hex()} (previously {before})"
     )
-
-
-audit.add_command(report)

@@ -9,12 +9,12 @@ import click
 from sovstack.bundle.errors import BundleError
 from sovstack.cli._errors import friendly
 from sovstack.cli._options import root_option
+from sovstack.core.errors import ComponentError
+from sovstack.core.paths import Paths, find_root
+from sovstack.deploy import run as deploy_run
 from sovstack.deploy.errors import DeployError, DeployUsageError
-from sovstack.deploy.run import Request, deploy
-from sovstack.devstack.paths import Paths, find_root
-from sovstack.devstack.process import ComponentError
 
-__all__ = ["deploy_cmd"]
+__all__ = ["deploy"]
 
 
 @click.command("deploy", context_settings={"ignore_unknown_options": True})
@@ -38,7 +38,7 @@ __all__ = ["deploy_cmd"]
 @click.argument("ansible_args", nargs=-1, type=click.UNPROCESSED)
 @friendly(DeployError, BundleError, ComponentError, exit_code=1)
 @friendly(DeployUsageError, exit_code=2)
-def deploy_cmd(
+def deploy(
     root: Path | None,
     inventory: Path | None,
     bundle: Path | None,
@@ -58,5 +58,5 @@ def deploy_cmd(
     ansible-playbook as given, e.g. `sovstack deploy -- --check --diff`.
     """
     paths = Paths(root or find_root())
-    request = Request(inventory, bundle, pubkey, force, ansible_args)
-    deploy(paths, request, click.echo)
+    request = deploy_run.Request(inventory, bundle, pubkey, force, ansible_args)
+    deploy_run.deploy(paths, request, click.echo)

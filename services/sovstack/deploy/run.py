@@ -7,11 +7,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from sovstack.core.paths import Paths
 from sovstack.deploy.ansible import Run, require_success, run_playbook
 from sovstack.deploy.errors import DeployUsageError
 from sovstack.deploy.inputs import Inputs, local_inputs, site_inputs
 from sovstack.deploy.summary import roles_by_host
-from sovstack.devstack.paths import Paths
 
 __all__ = ["Request", "deploy"]
 

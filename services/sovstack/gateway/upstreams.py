@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import aiohttp
 
-from sovstack.core.config import Replica
+from sovstack.gateway.config import Replica
 
 __all__ = ["Pool", "ReplicaState"]
 
