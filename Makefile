@@ -120,7 +120,7 @@ cluster-test: venv ## Bring the local cluster up, test its nodes with testinfra,
 deploy-test: deps ## Deploy onto the local cluster, test the deployed nodes, bring the cluster down
 	$(SYSPKGS) cluster bundle deploy
 	@trap '$(SOV) cluster down' EXIT; trap 'exit 130' INT TERM; \
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pytest tests/deploy \
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pytest tests/deploy --timeout=3600 \
 		--hosts=ansible://all --ansible-inventory=inventory/local
 
 # The offline bundle. Keys: 'sovstack bundle keygen --out $(BUNDLE_KEY)' and
