@@ -21,7 +21,7 @@ export GOTOOLCHAIN ?= auto
 .PHONY: help venv deps dev dev-down dev-status lint policy-test test test-unit test-integration \
         bench-audit bench-gateway clean cluster-up cluster-down cluster-status cluster-test \
         bundle verify-bundle test-bundle-full system-packages deploy deploy-test audit \
-        bench-audit-report
+        bench-audit-report promtool
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -36,7 +36,7 @@ $(STAMP): pyproject.toml $(PINS)
 venv: $(STAMP) ## Create or update the project's virtualenv (.venv)
 
 system-packages: ## Install every system package any target needs (apt-get, as root)
-	$(SYSPKGS) venv deps cluster bundle
+	$(SYSPKGS) venv deps cluster bundle deploy
 
 deps: venv ## Fetch OPA, Regal, Keycloak, vLLM (CPU) and the tiny model into .cache/
 	$(SYSPKGS) deps
@@ -46,7 +46,7 @@ deps: venv ## Fetch OPA, Regal, Keycloak, vLLM (CPU) and the tiny model into .ca
 # needed, then the stack deployed onto it. With INVENTORY, BUNDLE and BUNDLE_PUBKEY: a
 # real site, and nothing is built. ANSIBLE_ARGS go to ansible-playbook (--check --diff).
 deploy: $(if $(INVENTORY),venv,deps) ## Deploy the stack from the signed bundle (default: the local cluster)
-	$(if $(INVENTORY),,$(SYSPKGS) cluster bundle)
+	$(SYSPKGS) deploy $(if $(INVENTORY),,cluster bundle)
 	$(SOV) deploy $(if $(INVENTORY),--inventory $(INVENTORY) --bundle $(BUNDLE) --pubkey $(BUNDLE_PUBKEY)) \
 		$(if $(FORCE),--force) $(if $(ANSIBLE_ARGS),-- $(ANSIBLE_ARGS))
 
@@ -69,14 +69,22 @@ policy-test: venv ## Rego: opa fmt, opa check --strict, regal lint, opa test (10
 	$(SOV) deps --only opa --only regal
 	$(SOV) policy test
 
-test-unit: venv ## Unit tests only: no services, seconds
+# promtool (tests/unit/prometheus checks the alert rules): Debian's prometheus package,
+# unpacked into .cache/promtool rather than installed (installing starts a Prometheus).
+promtool:
+	@command -v promtool >/dev/null || test -x .cache/promtool/usr/bin/promtool || { \
+		apt-get update -q >/dev/null && tmp=$$(mktemp -d) && \
+		(cd $$tmp && apt-get download -q prometheus) && mkdir -p .cache/promtool && \
+		dpkg-deb -x $$tmp/prometheus_*.deb .cache/promtool && rm -rf $$tmp; }
+
+test-unit: venv promtool ## Unit tests only: no services, seconds
 	$(PY) -m pytest tests/unit
 
 test-integration: deps ## Integration tests against real OPA, Keycloak and vLLM on loopback
 	$(SYSPKGS) bundle
 	$(PY) -m pytest tests/integration
 
-test: system-packages deps lint policy-test cluster-test deploy-test ## The whole test suite (lint, policies, cluster, deploy, unit, integration)
+test: system-packages deps promtool lint policy-test cluster-test deploy-test ## The whole test suite (lint, policies, cluster, deploy, unit, integration)
 	$(PY) -m pytest tests/unit tests/integration
 
 bench-gateway: deps ## Benchmark the gateway against direct calls (stub and vLLM; auth, policy, audit on/off)
@@ -110,7 +118,7 @@ cluster-test: venv ## Bring the local cluster up, test its nodes with testinfra,
 # make deploy onto the local cluster (built and brought up as needed), the nodes checked
 # as deployed with testinfra, a second deploy, then the cluster down, even on failure.
 deploy-test: deps ## Deploy onto the local cluster, test the deployed nodes, bring the cluster down
-	$(SYSPKGS) cluster bundle
+	$(SYSPKGS) cluster bundle deploy
 	@trap '$(SOV) cluster down' EXIT; trap 'exit 130' INT TERM; \
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pytest tests/deploy --timeout=3600 \
 		--hosts=ansible://all --ansible-inventory=inventory/local

@@ -197,6 +197,7 @@ def test_the_gateways_own_metrics_are_not_vllms(gateway: Gateway) -> None:
     with gateway.client() as client:
         text = client.get("/metrics").text
     assert "sovstack_requests_total" in text
+    assert "sovstack_audit_writable 1.0" in text
     assert "vllm:" not in text
 
 

@@ -90,6 +90,8 @@ def test_with_the_audit_log_unwritable_requests_get_503_and_nothing_reaches_the_
     assert upstream_calls(vllm_server.url) == before
     with own_gateway.client() as client:
         assert client.get("/readyz").json()["checks"]["audit"] is False
+        # What Prometheus alerts on (SovstackAuditUnavailable).
+        assert "sovstack_audit_writable 0.0" in client.get("/metrics").text
 
 
 def test_a_dead_replica_is_skipped_and_requests_still_succeed(

@@ -7,7 +7,7 @@ import os
 import subprocess
 from pathlib import Path
 
-from sovstack.devstack.stack import example_call
+from sovstack.cli._example import example_call
 
 SECRET = "s3cr3t-client-secret"
 TOKEN = "tok-0123456789"

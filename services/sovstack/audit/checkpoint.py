@@ -31,6 +31,7 @@ __all__ = [
     "key_id",
     "open_checkpoint",
     "sign_checkpoint",
+    "split_note",
     "split_notes",
 ]
 
@@ -93,6 +94,25 @@ def _parse_body(body: str) -> Checkpoint:
     return Checkpoint(origin, int(size), root)
 
 
+def split_note(note: str) -> tuple[str, list[tuple[str, bytes]]]:
+    """A signed note's body and its signature lines as (key name, decoded signature)."""
+    if any(c < " " and c != "\n" for c in note):
+        raise CheckpointError("a signed note may not contain control characters")
+    split = note.rfind("\n\n")
+    if split < 0 or not note.endswith("\n"):
+        raise CheckpointError("not a signed note: no signature block", evidence={"note": note})
+    signatures = []
+    for line in note[split + 2 : -1].split("\n"):
+        if not line.startswith(_DASH) or line.count(" ") != 2:
+            raise CheckpointError(f"malformed signature line {line!r}", evidence={"note": note})
+        name, sig_b64 = line[len(_DASH) :].split(" ")
+        try:
+            signatures.append((name, base64.b64decode(sig_b64, validate=True)))
+        except binascii.Error as exc:
+            raise CheckpointError("signature is not base64", evidence={"note": note}) from exc
+    return note[: split + 1], signatures
+
+
 def open_checkpoint(
     note: str, public_key: Ed25519PublicKey, origin: str | None = None
 ) -> Checkpoint:
@@ -102,26 +122,14 @@ def open_checkpoint(
     one signature must be this key's under the checkpoint's origin. When
     ``origin`` is given the checkpoint must be for that log.
     """
-    if any(c < " " and c != "\n" for c in note):
-        raise CheckpointError("a signed note may not contain control characters")
-    split = note.rfind("\n\n")
-    if split < 0 or not note.endswith("\n"):
-        raise CheckpointError("not a signed note: no signature block", evidence={"note": note})
-    body, sig_block = note[: split + 1], note[split + 2 :]
+    body, signatures = split_note(note)
     checkpoint = _parse_body(body)
     if origin is not None and checkpoint.origin != origin:
         raise CheckpointError(
             f"checkpoint is for log {checkpoint.origin!r}, not {origin!r}", evidence={"note": note}
         )
     wanted = key_id(checkpoint.origin, public_key)
-    for line in sig_block[:-1].split("\n"):
-        if not line.startswith(_DASH) or line.count(" ") != 2:
-            raise CheckpointError(f"malformed signature line {line!r}", evidence={"note": note})
-        name, sig_b64 = line[len(_DASH) :].split(" ")
-        try:
-            sig = base64.b64decode(sig_b64, validate=True)
-        except binascii.Error as exc:
-            raise CheckpointError("signature is not base64", evidence={"note": note}) from exc
+    for name, sig in signatures:
         if name != checkpoint.origin or sig[:4] != wanted:
             continue  # another key's signature, e.g. a witness cosignature
         try:

@@ -8,6 +8,10 @@ signature checked), still contains the accepted checkpoint, and a
 consistency proof built from its entries joins the accepted checkpoint to
 its latest one. A rewritten, truncated or forked copy is refused with a
 :class:`VerificationError` carrying both checkpoints and the proof.
+
+A witness with a key of its own then cosigns what it accepted
+(:func:`store_cosigned`, c2sp.org/tlog-cosignature) and keeps the latest
+cosigned note beside the accepted checkpoint.
 """
 
 from __future__ import annotations
@@ -18,15 +22,16 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from sovstack.audit.checkpoint import Checkpoint, open_checkpoint
+from sovstack.audit.cosignature import cosign
 from sovstack.audit.errors import CheckpointError, ProofError, VerificationError
 from sovstack.audit.proofs import consistency_proof, verify_consistency
 from sovstack.audit.verify import read_checkpoints, verify_log
 from sovstack.core.keyfiles import fsync_directory, write_all
 
-__all__ = ["Accepted", "accepted_checkpoint", "witness"]
+__all__ = ["Accepted", "accepted_checkpoint", "cosigned_path", "store_cosigned", "witness"]
 
 
 @dataclass(frozen=True)
@@ -36,10 +41,15 @@ class Accepted:
     note: str
 
 
-def _state_file(state_dir: Path, origin: str) -> Path:
+def _state_file(state_dir: Path, origin: str, suffix: str = "checkpoint") -> Path:
     digest = hashlib.sha256(origin.encode()).hexdigest()[:16]
     safe = "".join(c if c.isalnum() or c in "-._" else "_" for c in origin)[:64]
-    return state_dir / f"{safe}.{digest}.checkpoint"
+    return state_dir / f"{safe}.{digest}.{suffix}"
+
+
+def cosigned_path(state_dir: Path, origin: str) -> Path:
+    """Where :func:`store_cosigned` keeps the latest cosigned checkpoint of ``origin``."""
+    return _state_file(state_dir, origin, "cosigned")
 
 
 def accepted_checkpoint(
@@ -94,9 +104,20 @@ def witness(
     return Accepted(previous[1] if previous else None, latest, latest_note)
 
 
+def store_cosigned(state_dir: Path, accepted: Accepted, key: Ed25519PrivateKey, name: str) -> Path:
+    """Cosign the checkpoint :func:`witness` just accepted as ``name``; keep it; return where."""
+    path = cosigned_path(state_dir, accepted.latest.origin)
+    _write(path, cosign(accepted.note, key, name))
+    return path
+
+
 def _store(state_dir: Path, origin: str, note: str) -> None:
     state_dir.mkdir(parents=True, exist_ok=True, mode=0o750)
-    path = _state_file(state_dir, origin)
+    _write(_state_file(state_dir, origin), note)
+
+
+def _write(path: Path, note: str) -> None:
+    """Replace ``path`` with ``note`` durably: a crash leaves the old or the new note."""
     tmp = path.with_name(path.name + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
     try:
@@ -105,4 +126,4 @@ def _store(state_dir: Path, origin: str, note: str) -> None:
     finally:
         os.close(fd)
     tmp.replace(path)
-    fsync_directory(state_dir)
+    fsync_directory(path.parent)

@@ -26,9 +26,12 @@ from sovstack.audit import (
     load_site_key,
 )
 from sovstack.audit.checkpoint import open_checkpoint
+from sovstack.audit.cosignature import verify_cosignature
 from sovstack.audit.export import Filters, export_lines, follow, parse_time
 from sovstack.audit.inclusion import latest_note, prove_request, verify_bundle
+from sovstack.audit.keys import load_signing_key
 from sovstack.audit.verify import verify_log
+from sovstack.audit.witness import store_cosigned
 from sovstack.audit.witness import witness as witness_copy
 from sovstack.cli._errors import UsageProblem, friendly
 from sovstack.cli._lazy import LazyGroup
@@ -301,12 +304,54 @@ def tail(directory: Path, last: int, follow_new: bool) -> None:
     type=click.Path(file_okay=False, path_type=Path),
     help="The witness's own directory: the last checkpoint it accepted for each log.",
 )
+@click.option(
+    "--cosign-key",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="The witness's Ed25519 key: cosign what is accepted (c2sp.org/tlog-cosignature).",
+)
+@click.option("--cosign-name", default=None, help="The witness's key name (with --cosign-key).")
 @_guard
-def witness(directory: Path, pubkey: Path, origin: str | None, state_dir: Path) -> None:
+def witness(
+    directory: Path,
+    pubkey: Path,
+    origin: str | None,
+    state_dir: Path,
+    cosign_key: Path | None,
+    cosign_name: str | None,
+) -> None:
     """Accept a copy of a log only if it consistently extends the last accepted one."""
+    if (cosign_key is None) != (cosign_name is None):
+        raise UsageProblem("--cosign-key and --cosign-name go together")
+    key = load_signing_key(cosign_key) if cosign_key else None  # a bad key fails before work
     accepted = witness_copy(directory, load_public_key(pubkey), state_dir, origin)
     before = f"size {accepted.previous.size}" if accepted.previous else "nothing (first copy)"
     click.echo(
         f"accepted: {accepted.latest.origin} size {accepted.latest.size}"
         f" root {accepted.latest.root.hex()} (previously {before})"
+    )
+    if key is not None and cosign_name is not None:
+        path = store_cosigned(state_dir, accepted, key, cosign_name)
+        click.echo(f"cosigned as {cosign_name}: {path}")
+
+
+@audit.command("verify-cosigned")
+@click.argument("note_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@_pubkey
+@click.option(
+    "--witness-pubkey",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The witness's public key (PEM).",
+)
+@click.option("--witness-name", required=True, help="The witness's key name.")
+@_guard
+def verify_cosigned(note_file: Path, pubkey: Path, witness_pubkey: Path, witness_name: str) -> None:
+    """Check a cosigned checkpoint: the log's signature and the witness's cosignature."""
+    note = note_file.read_text(encoding="utf-8")
+    # A CheckpointError is a VerificationError: exit 1 with the note as evidence.
+    checkpoint = open_checkpoint(note, load_public_key(pubkey))
+    when = verify_cosignature(note, load_public_key(witness_pubkey), witness_name)
+    click.echo(
+        f"verified: {checkpoint.origin} size {checkpoint.size} cosigned by {witness_name} at {when}"
     )

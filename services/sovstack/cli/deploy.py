@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import click
 
 from sovstack.bundle.errors import BundleError
 from sovstack.cli._errors import friendly
+from sovstack.cli._example import example_call
 from sovstack.cli._options import root_option
 from sovstack.core.errors import ComponentError
 from sovstack.core.paths import Paths, find_root
@@ -60,3 +62,10 @@ def deploy(
     paths = Paths(root or find_root())
     request = deploy_run.Request(inventory, bundle, pubkey, force, ansible_args)
     deploy_run.deploy(paths, request, click.echo)
+    info_file = paths.state / "deploy.json"
+    if info_file.is_file():
+        info = json.loads(info_file.read_text())
+        if info.get("clients"):
+            click.echo("")
+            click.echo(f"Try it (the client secret is read from {info_file}, never typed):")
+            click.echo(example_call(info, info_file))

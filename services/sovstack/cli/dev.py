@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from sovstack.cli._errors import friendly
+from sovstack.cli._example import example_call
 from sovstack.cli._options import root_option, state_dir_option
 from sovstack.core.errors import SovstackError
 from sovstack.core.paths import Paths, find_root
@@ -69,7 +70,7 @@ def up(
     click.echo(f"  written to       {stack.dev_json(paths)}  (the client secrets; mode 0600)")
     click.echo("")
     click.echo("Try it:")
-    click.echo(stack.example_call(info, stack.dev_json(paths)))
+    click.echo(example_call(info, stack.dev_json(paths)))
 
 
 @dev.command()

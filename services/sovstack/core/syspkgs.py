@@ -69,6 +69,8 @@ GROUPS: dict[str, tuple[Need, ...]] = {
     "bundle": (Need("dpkg-scanpackages", "dpkg-dev"), Need("gpg", "gpg"),
                Need("gpg-agent", "gpg-agent")),
     "bench": (Need("wrk", "wrk"),),
+    # make deploy: the controller copies each gateway's audit log back with rsync.
+    "deploy": (Need("rsync", "rsync"),),
 }  # fmt: skip
 
 

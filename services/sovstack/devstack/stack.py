@@ -25,7 +25,7 @@ from sovstack.devstack import realm
 from sovstack.devstack.gatewaysetup import prepare_gateway
 from sovstack.policy import serve as policy_serve
 
-__all__ = ["DevPorts", "dev_json", "down", "example_call", "status", "up"]
+__all__ = ["DevPorts", "dev_json", "down", "status", "up"]
 
 
 # The dev stack's one vLLM replica, as the demo policy data declares it
@@ -182,37 +182,6 @@ def _describe(paths: Paths, ports: DevPorts, clients: list[realm.DemoClient]) ->
         "vllm": [{"url": f"http://127.0.0.1:{ports.vllm}", "model": launches.VLLM_MODEL_NAME}],
         "audit_dir": str(paths.state / "audit"),
     }
-
-
-def example_call(info: dict[str, Any], dev_json: Path) -> str:
-    """A ready-to-paste shell pipeline: fetch a token, then call the model with it.
-
-    No secret ever appears in a process's arguments (where ``ps`` shows it to
-    every user) nor in the shell's history: the client secret is read from
-    ``dev_json`` and the token passed on, both through pipes (``curl --data @-``
-    and ``-H @-`` read them from stdin).
-    """
-    target = info["gateway_url"]
-    form = (
-        "import json,sys,urllib.parse as u; c=json.load(open(sys.argv[1]))['clients'][0]; "
-        "print(u.urlencode({'grant_type': 'client_credentials', "
-        "'client_id': c['client_id'], 'client_secret': c['client_secret']}))"
-    )
-    header = (
-        "import json,sys; print('Authorization: Bearer ' + json.load(sys.stdin)['access_token'])"
-    )
-    return "\n".join(
-        [
-            f'python3 -c "{form}" {dev_json} \\',
-            f"  | curl -s {info['keycloak']['token_url']} --data @- \\",
-            f'  | python3 -c "{header}" \\',
-            f"  | curl -s --cacert {info['ca_file']} {target}/v1/chat/completions -H @- \\",
-            '    -H "Content-Type: application/json" -H "X-Data-Classification: internal" \\',
-            f'    -d \'{{"model": "{info["vllm"][0]["model"]}", '
-            '"messages": [{"role": "user", "content": "Summarise the shift log"}], '
-            '"max_tokens": 16}\'',
-        ]
-    )
 
 
 def down(paths: Paths, echo: Echo) -> int:

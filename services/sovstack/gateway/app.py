@@ -178,7 +178,9 @@ def create_app(settings: Settings, open_state: StateFactory = GatewayState.open)
 
     @app.get("/metrics")
     async def prometheus(request: Request) -> Response:
-        for replica in request.app.state.gateway.pool.replicas:
+        state = request.app.state.gateway
+        metrics.audit_writable.set(state.auditor.log.writable())
+        for replica in state.pool.replicas:
             spec = replica.spec
             metrics.upstream_healthy.labels(spec.id, spec.model, spec.site).set(replica.healthy)
             metrics.upstream_outstanding.labels(spec.id).set(replica.outstanding)

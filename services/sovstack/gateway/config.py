@@ -45,6 +45,9 @@ class Replica(BaseModel):
     jurisdiction: str = ""
     hosting: str = "on-prem"
     weights_digest: str | None = None
+    # The replica's vLLM --api-key, in a file only the gateway may read (0600);
+    # sent as 'Authorization: Bearer' on every request and health probe.
+    api_key_file: Path | None = None
 
 
 class Settings(BaseSettings):

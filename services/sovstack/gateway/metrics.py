@@ -31,6 +31,11 @@ class Metrics:
             "sovstack_upstream_healthy", "1 if the replica passed its last health check.",
             ["replica", "model", "site"], registry=self.registry,
         )  # fmt: skip
+        self.audit_writable = Gauge(
+            "sovstack_audit_writable",
+            "1 if the audit log can take records; 0 while every request is refused.",
+            registry=self.registry,
+        )
         self.upstream_outstanding = Gauge(
             "sovstack_upstream_outstanding", "Requests in flight to the replica.",
             ["replica"], registry=self.registry,

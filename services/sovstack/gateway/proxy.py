@@ -193,7 +193,7 @@ async def _open(
             # Returns once the status and headers are in; the body is read below.
             response = await state.upstream.post(
                 f"{replica.spec.url}{ctx.route}", json=body,
-                headers={"x-request-id": ctx.request_id},
+                headers={"x-request-id": ctx.request_id, **replica.headers},
             )  # fmt: skip
         except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError):
             state.pool.release(replica)

@@ -4,19 +4,26 @@ Each replica serves one model at one site. A background task probes each
 replica's ``/health``; a request goes to the healthy replica, among those the
 policy allowed, with the fewest requests outstanding. A replica that refuses a
 connection is marked unhealthy at once, and the request may try the next.
+
+A replica started with vLLM's ``--api-key`` has its key in ``api_key_file``;
+the pool reads every key once, when it is made (a missing, empty or
+group-readable key file refuses start-up with a :class:`KeyFileError`), and
+sends it as ``Authorization: Bearer`` with each probe and request.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import aiohttp
 
+from sovstack.core.errors import KeyFileError
+from sovstack.core.keyfiles import read_private
 from sovstack.gateway.config import Replica
 
-__all__ = ["Pool", "ReplicaState"]
+__all__ = ["Pool", "ReplicaState", "auth_headers"]
 
 _PROBE = aiohttp.ClientTimeout(total=5.0)
 
@@ -27,15 +34,29 @@ class ReplicaState:
     healthy: bool = False
     outstanding: int = 0
     failed_probes: int = 0
+    # What every request to this replica carries besides its own headers.
+    headers: dict[str, str] = field(default_factory=dict, repr=False)
 
     @property
     def id(self) -> str:
         return self.spec.id
 
 
+def auth_headers(spec: Replica) -> dict[str, str]:
+    """The ``Authorization`` header for ``spec``'s API key, or none without a key file."""
+    if spec.api_key_file is None:
+        return {}
+    key = read_private(spec.api_key_file, f"API key of replica {spec.id}").decode().strip()
+    if not key or any(c.isspace() for c in key):
+        raise KeyFileError(
+            f"API key of replica {spec.id} in {spec.api_key_file} is empty or holds spaces"
+        )
+    return {"authorization": f"Bearer {key}"}
+
+
 class Pool:
     def __init__(self, replicas: list[Replica], client: aiohttp.ClientSession, interval_s: float):
-        self._replicas = {r.id: ReplicaState(r) for r in replicas}
+        self._replicas = {r.id: ReplicaState(r, headers=auth_headers(r)) for r in replicas}
         self._client = client
         self._interval = interval_s
         self._task: asyncio.Task[None] | None = None
@@ -75,7 +96,9 @@ class Pool:
         """One health check. A replica is taken out after two failed checks in a row,
         so that a replica slow to answer under load is not dropped for one late probe."""
         try:
-            async with self._client.get(f"{replica.spec.url}/health", timeout=_PROBE) as response:
+            async with self._client.get(
+                f"{replica.spec.url}/health", timeout=_PROBE, headers=replica.headers
+            ) as response:
                 ok = response.status == 200
         except (aiohttp.ClientError, TimeoutError):
             ok = False
