@@ -1,35 +1,52 @@
-# sovstack — every target first makes or updates the project's virtualenv and
-# fetches what it needs; nothing else has to be installed by hand.
+# sovstack — every target first installs the system packages it needs when they
+# are missing (apt-get, as root; otherwise it names them), makes or updates the
+# project's virtualenv and fetches what it needs; nothing else has to be
+# installed by hand.
 
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 SOV    := $(VENV)/bin/sovstack
 STAMP  := $(VENV)/.sovstack-installed
+# The one constraints file: the virtualenv (so the tests) installs the same pins the bundle ships.
+PINS   := requirements/bundle-pins.txt
+# Installs the Debian packages of the named groups (services/sovstack/core/syspkgs.py) if missing.
+SYSPKGS = @$(PYTHON) services/sovstack/core/syspkgs.py
+
+# Debian's Go may be older than OPA needs: let go fetch the toolchain the
+# module asks for from the Go module proxy.
+export GOTOOLCHAIN ?= auto
 
 .DEFAULT_GOAL := help
 .PHONY: help venv deps dev dev-down dev-status lint policy-test test test-unit test-integration \
         bench-audit bench-gateway clean cluster-up cluster-down cluster-status cluster-test \
-        bundle verify-bundle test-bundle-full deploy deploy-test audit bench-audit-report
+        bundle verify-bundle test-bundle-full system-packages deploy deploy-test audit \
+        bench-audit-report promtool
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(PINS)
+	$(SYSPKGS) venv
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --disable-pip-version-check -q --upgrade pip
-	$(PY) -m pip install --disable-pip-version-check -q -e '.[dev,audit-report]'
+	$(PY) -m pip install --disable-pip-version-check -q -c $(PINS) -e '.[dev]'
 	@touch $@
 
 venv: $(STAMP) ## Create or update the project's virtualenv (.venv)
 
+system-packages: ## Install every system package any target needs (apt-get, as root)
+	$(SYSPKGS) venv deps cluster bundle deploy
+
 deps: venv ## Fetch OPA, Regal, Keycloak, vLLM (CPU) and the tiny model into .cache/
+	$(SYSPKGS) deps
 	$(SOV) deps
 
 # The main job. With no INVENTORY: keys, a cpu bundle and the local cluster, made as
 # needed, then the stack deployed onto it. With INVENTORY, BUNDLE and BUNDLE_PUBKEY: a
 # real site, and nothing is built. ANSIBLE_ARGS go to ansible-playbook (--check --diff).
 deploy: $(if $(INVENTORY),venv,deps) ## Deploy the stack from the signed bundle (default: the local cluster)
+	$(SYSPKGS) deploy $(if $(INVENTORY),,cluster bundle)
 	$(SOV) deploy $(if $(INVENTORY),--inventory $(INVENTORY) --bundle $(BUNDLE) --pubkey $(BUNDLE_PUBKEY)) \
 		$(if $(FORCE),--force) $(if $(ANSIBLE_ARGS),-- $(ANSIBLE_ARGS))
 
@@ -48,20 +65,30 @@ lint: venv ## ruff (lint and format) and mypy --strict on services/
 	$(VENV)/bin/mypy
 
 policy-test: venv ## Rego: opa fmt, opa check --strict, regal lint, opa test (100% coverage), controls
+	$(SYSPKGS) deps
 	$(SOV) deps --only opa --only regal
 	$(SOV) policy test
 
-test-unit: venv ## Unit tests only: no services, seconds
+# promtool (tests/unit/prometheus checks the alert rules): Debian's prometheus package,
+# unpacked into .cache/promtool rather than installed (installing starts a Prometheus).
+promtool:
+	@command -v promtool >/dev/null || test -x .cache/promtool/usr/bin/promtool || { \
+		apt-get update -q >/dev/null && tmp=$$(mktemp -d) && \
+		(cd $$tmp && apt-get download -q prometheus) && mkdir -p .cache/promtool && \
+		dpkg-deb -x $$tmp/prometheus_*.deb .cache/promtool && rm -rf $$tmp; }
+
+test-unit: venv promtool ## Unit tests only: no services, seconds
 	$(PY) -m pytest tests/unit
 
 test-integration: deps ## Integration tests against real OPA, Keycloak and vLLM on loopback
+	$(SYSPKGS) bundle
 	$(PY) -m pytest tests/integration
 
-test: deps lint policy-test cluster-test deploy-test ## The whole test suite (lint, policies, cluster, deploy, unit, integration)
+test: system-packages deps promtool lint policy-test cluster-test deploy-test ## The whole test suite (lint, policies, cluster, deploy, unit, integration)
 	$(PY) -m pytest tests/unit tests/integration
 
 bench-gateway: deps ## Benchmark the gateway against direct calls (stub and vLLM; auth, policy, audit on/off)
-	@command -v wrk >/dev/null || { apt-get update -q && apt-get install -y -q wrk; }
+	$(SYSPKGS) bench
 	$(PY) bench/gateway_bench.py $(BENCH_ARGS)
 
 bench-audit: venv ## Benchmark the audit log: durable appends/s (1, 8, 64 writers), verify 1M entries
@@ -71,6 +98,7 @@ bench-audit-report: venv ## Benchmark make audit over a log of 100,000 records (
 	PYTHONPATH=$(CURDIR) $(PY) bench/audit_report_bench.py $(BENCH_ARGS)
 
 cluster-up: venv ## Boot the local isolated cluster of inventory/local (root; builds its image once)
+	$(SYSPKGS) cluster
 	$(SOV) cluster up
 
 cluster-down: venv ## Remove everything 'cluster-up' made, also after a crash
@@ -81,6 +109,7 @@ cluster-status: venv ## Show the local cluster's nodes
 
 # Up, the tests against the nodes, then down, even when a test fails or make is interrupted.
 cluster-test: venv ## Bring the local cluster up, test its nodes with testinfra, bring it down
+	$(SYSPKGS) cluster
 	@trap '$(SOV) cluster down' EXIT; trap 'exit 130' INT TERM; \
 	$(SOV) cluster up && \
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pytest tests/cluster \
@@ -89,8 +118,9 @@ cluster-test: venv ## Bring the local cluster up, test its nodes with testinfra,
 # make deploy onto the local cluster (built and brought up as needed), the nodes checked
 # as deployed with testinfra, a second deploy, then the cluster down, even on failure.
 deploy-test: deps ## Deploy onto the local cluster, test the deployed nodes, bring the cluster down
+	$(SYSPKGS) cluster bundle deploy
 	@trap '$(SOV) cluster down' EXIT; trap 'exit 130' INT TERM; \
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pytest tests/deploy \
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pytest tests/deploy --timeout=3600 \
 		--hosts=ansible://all --ansible-inventory=inventory/local
 
 # The offline bundle. Keys: 'sovstack bundle keygen --out $(BUNDLE_KEY)' and
@@ -103,6 +133,7 @@ BUNDLE        ?= .sovstack/bundle/$(PROFILE)
 BUNDLE_PUBKEY ?= $(BUNDLE_KEY).pub
 
 bundle: venv ## Build the signed offline bundle and its .tar (PROFILE=cpu|gpu, MODEL=name=dir)
+	$(SYSPKGS) deps bundle
 	$(SOV) bundle build --profile $(PROFILE) --out $(BUNDLE) --tar $(BUNDLE).tar \
 		--signing-key $(BUNDLE_KEY) --policy-key $(POLICY_KEY) --model $(MODEL)
 
@@ -110,6 +141,7 @@ verify-bundle: venv ## Verify a bundle offline: BUNDLE=folder-or-.tar BUNDLE_PUB
 	$(SOV) bundle verify $(BUNDLE) --pubkey $(BUNDLE_PUBKEY)
 
 test-bundle-full: venv ## Opt-in: build full cpu and gpu bundles (vLLM wheelhouses: many GB)
+	$(SYSPKGS) deps bundle
 	$(PY) -m pytest tests/bundle_full
 
 # The compliance evidence pack. AUDIT_DEV=1: the dev stack's log and keys (make dev first).

@@ -36,7 +36,7 @@ from sovstack.audit.segments import segment_name
 from sovstack.audit.tree import Frontier
 from sovstack.audit.verify import verify_log
 from sovstack.audit.witness import witness
-from sovstack.devstack.paths import Paths
+from sovstack.core.paths import Paths
 from sovstack.report import Clock, Inputs, LogInput, build_report
 from tests.integration.report.conftest import request_records
 

@@ -37,10 +37,12 @@ from typing import Any
 import httpx
 import yaml
 
-from sovstack.devstack import components, process, realm
+from sovstack.components import launches
+from sovstack.core import services
+from sovstack.core.paths import Paths, find_root
+from sovstack.core.services import Launch
+from sovstack.devstack import realm
 from sovstack.devstack.gatewaysetup import prepare_gateway
-from sovstack.devstack.paths import Paths, find_root
-from sovstack.devstack.process import Launch
 from sovstack.devstack.stack import DEV_REPLICA, DEV_SITE
 from sovstack.policy import serve as policy_serve
 
@@ -101,9 +103,9 @@ def _wrk(target: Target, body: dict[str, Any], concurrency: int, seconds: int, w
     target.runs.setdefault(concurrency, []).append((p50, p99, rps, int(bad.group(1)) if bad else 0))
 
 
-def _start(stack: ExitStack, launch: Launch, log: Path) -> process.Running:
-    running = process.start(launch, log)
-    stack.callback(process.stop, running.pid)
+def _start(stack: ExitStack, launch: Launch, log: Path) -> services.Running:
+    running = services.start(launch, log)
+    stack.callback(services.stop, running.pid)
     return running
 
 
@@ -121,15 +123,15 @@ def _token(issuer: str, client: realm.DemoClient) -> str:
 class Started:
     url: str
     ca_file: Path
-    running: process.Running
+    running: services.Running
 
 
 def _gateway(stack: ExitStack, state: Path, name: str, variant: tuple[list[str], dict[str, Any]],
              issuer: str, opa_url: str, upstream_url: str) -> Started:  # fmt: skip
     flags, overrides = variant
-    port = process.free_port()
+    port = services.free_port()
     files = prepare_gateway(state, port, issuer, opa_url, [{
-        "id": DEV_REPLICA, "model": components.VLLM_MODEL_NAME, "url": upstream_url,
+        "id": DEV_REPLICA, "model": launches.VLLM_MODEL_NAME, "url": upstream_url,
         "site": DEV_SITE, "jurisdiction": "DE", "hosting": "on-prem"}])  # fmt: skip
     config = yaml.safe_load(files.config.read_text())
     config |= {"rate_limit_per_client": 1e9, "rate_limit_burst": 10**9, "log_level": "warning"}
@@ -220,26 +222,26 @@ def main() -> None:
     with ExitStack() as stack:
         stack.callback(shutil.rmtree, work, True)
         clients = realm.demo_clients()
-        kc_port, opa_port, vllm_port, stub_port = (process.free_port() for _ in range(4))
+        kc_port, opa_port, vllm_port, stub_port = (services.free_port() for _ in range(4))
         echo(f"starting Keycloak, OPA (signed bundle) and the upstreams ({args.upstream}) ...")
         want_vllm = args.upstream in ("both", "vllm")
         want_stub = args.upstream in ("both", "stub")
         running = [
-            _start(stack, components.keycloak(
-                paths, kc_port, process.free_port(), work / "keycloak",
+            _start(stack, launches.keycloak(
+                paths, kc_port, services.free_port(), work / "keycloak",
                 realm.render_realm(paths.realm_template, clients), realm.REALM),
                 work / "keycloak.log"),
             _start(stack, policy_serve.dev_opa(paths, opa_port, echo), work / "opa.log"),
         ]  # fmt: skip
         if want_vllm:
-            running.append(_start(stack, components.vllm(paths, vllm_port), work / "vllm.log"))
+            running.append(_start(stack, launches.vllm(paths, vllm_port), work / "vllm.log"))
         if want_stub:
             running.append(_start(stack, Launch(
                 name="stub", port=stub_port, ready_url=f"http://127.0.0.1:{stub_port}/health",
                 argv=[sys.executable, str(Path(__file__).with_name("stub_upstream.py")),
                       "--port", str(stub_port)]), work / "stub.log"))  # fmt: skip
         for r in running:
-            process.wait_ready(r)
+            services.wait_ready(r)
         issuer = f"http://127.0.0.1:{kc_port}/realms/{realm.REALM}"
         opa_url = f"http://127.0.0.1:{opa_port}"
         upstreams = {}
@@ -248,7 +250,7 @@ def main() -> None:
         if want_vllm:
             upstreams["vLLM tiny model"] = f"http://127.0.0.1:{vllm_port}"
         variants = {n: f for n, f in VARIANTS.items() if not args.variants or n in args.variants}
-        body = {"model": components.VLLM_MODEL_NAME, "max_tokens": 4,
+        body = {"model": launches.VLLM_MODEL_NAME, "max_tokens": 4,
                 "messages": [{"role": "user", "content": "Summarise the shift log"}]}  # fmt: skip
         for upstream, upstream_url in upstreams.items():
             echo(f"{upstream}: starting the gateway variants ...")
@@ -258,7 +260,7 @@ def main() -> None:
                 for i, (name, variant) in enumerate(variants.items())
             }  # fmt: skip
             for started in gateways.values():
-                process.wait_ready(started.running)
+                services.wait_ready(started.running)
             token = _token(issuer, next(c for c in clients if c.client_id == CLIENT))
             headers = {"Authorization": f"Bearer {token}", "X-Data-Classification": "internal"}
             targets = [Target("direct", f"{upstream_url}/v1/chat/completions")]

@@ -15,11 +15,11 @@ from typing import Any
 
 import uvicorn
 
-from sovstack.core.config import CONFIG_FILE_ENV, get_settings
 from sovstack.gateway.app import create_app
 from sovstack.gateway.auditing import RequestContext
 from sovstack.gateway.auth import Subject
 from sovstack.gateway.authz import Decision
+from sovstack.gateway.config import CONFIG_FILE_ENV, Settings, get_settings
 from sovstack.gateway.metrics import Metrics
 from sovstack.gateway.state import GatewayState
 
@@ -45,18 +45,17 @@ class _NoAudit:
 
 
 class VariantState(GatewayState):
-    def __init__(self, *args: Any, auth: bool, policy: bool, audit: bool) -> None:
-        super().__init__(*args)
-        self._on = {"auth": auth, "policy": policy, "audit": audit}
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._on = {"auth": True, "policy": True, "audit": True}
 
-    @asynccontextmanager
-    async def running(self) -> AsyncIterator[GatewayState]:
-        async with super().running() as state:
-            if not self._on["auth"]:
-                self.verifier = _NoAuth()  # type: ignore[assignment]
-            if not self._on["audit"]:
-                self.auditor = _NoAudit(self.auditor.log)  # type: ignore[assignment]
-            yield state
+    def switch_off(self, *, auth: bool, policy: bool, audit: bool) -> None:
+        """Swap the steps that are off for no-ops (the real ones were opened and are closed)."""
+        self._on = {"auth": auth, "policy": policy, "audit": audit}
+        if not auth:
+            self.verifier = _NoAuth()  # type: ignore[assignment]
+        if not audit:
+            self.auditor = _NoAudit(self.auditor.log)  # type: ignore[assignment]
 
     async def decide(self, input_: dict[str, Any], ctx: RequestContext) -> Decision:
         if self._on["policy"]:
@@ -74,10 +73,16 @@ def main() -> None:
     args = parser.parse_args()
     os.environ[CONFIG_FILE_ENV] = args.config
     settings = get_settings()
-    state = VariantState(settings, Metrics(), auth=not args.no_auth, policy=not args.no_policy,
-                         audit=not args.no_audit)  # fmt: skip
+
+    @asynccontextmanager
+    async def open_state(settings: Settings, metrics: Metrics) -> AsyncIterator[GatewayState]:
+        async with VariantState.open(settings, metrics) as state:
+            state.switch_off(auth=not args.no_auth, policy=not args.no_policy,
+                             audit=not args.no_audit)  # fmt: skip
+            yield state
+
     uvicorn.run(
-        create_app(settings, state), host=settings.host, port=settings.port,
+        create_app(settings, open_state), host=settings.host, port=settings.port,
         ssl_certfile=str(settings.tls_cert), ssl_keyfile=str(settings.tls_key),
         log_level="warning", access_log=False,
     )  # fmt: skip

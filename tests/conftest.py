@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from sovstack.devstack.paths import Paths
+from sovstack.core.paths import Paths
 
 ROOT = Path(__file__).resolve().parents[1]
 

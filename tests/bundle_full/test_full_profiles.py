@@ -20,7 +20,7 @@ from click.testing import CliRunner
 from sovstack.bundle import signing
 from sovstack.bundle.profiles import pip_target_args
 from sovstack.cli import cli
-from sovstack.devstack.paths import Paths
+from sovstack.core.paths import Paths
 from sovstack.policy import keys as policy_keys
 
 

@@ -20,9 +20,9 @@ from typing import Any
 import pytest
 
 from sovstack.cluster.record import Record
+from sovstack.core.paths import Paths
 from sovstack.deploy.ansible import Run, run_playbook
 from sovstack.deploy.run import Request, deploy
-from sovstack.devstack.paths import Paths
 from tests.conftest import ROOT
 
 STATE = ROOT / ".sovstack"

@@ -13,30 +13,22 @@ BIN = Path(sys.executable).parent
 ENV = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "NO_COLOR": "1"}
 
 
+def _run(*argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        argv, cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=600, check=False
+    )
+
+
 def test_ansible_lint_passes_the_production_profile_offline() -> None:
-    done = subprocess.run(
-        [str(BIN / "ansible-lint"), "--offline", "--profile", "production", "playbooks", "roles"],
-        cwd=ROOT,
-        env=ENV,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
+    done = _run(
+        str(BIN / "ansible-lint"), "--offline", "--profile", "production", "playbooks", "roles"
     )
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
     assert "0 failure(s), 0 warning(s)" in done.stdout + done.stderr
 
 
 def test_the_site_playbook_passes_a_syntax_check() -> None:
-    done = subprocess.run(
-        [str(BIN / "ansible-playbook"), "--syntax-check", "playbooks/site.yml"],
-        cwd=ROOT,
-        env=ENV,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    done = _run(str(BIN / "ansible-playbook"), "--syntax-check", "playbooks/site.yml")
     assert done.returncode == 0, done.stdout + done.stderr
 
 

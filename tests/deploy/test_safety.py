@@ -73,7 +73,9 @@ def test_an_unreachable_node_is_named_and_nothing_changes(tmp_path: Path) -> Non
     (inventory / "host_vars" / "gpu-2.yml").write_text("ansible_port: 2\n")
     run = playbook(extra_vars(), inventory=inventory)
     _nothing_changed(run)
-    assert "unreachable: gpu-2; nothing was changed on any node" in _log(run)
+    assert "fatal: [gpu-2]: UNREACHABLE!" in _log(run)
+    assert "PLAY [Verify the offline bundle" not in _log(run)
+    assert [r.host for r in run.recap if r.unreachable] == ["gpu-2"]
 
 
 def test_a_bundle_that_does_not_verify_changes_nothing_anywhere() -> None:

@@ -15,9 +15,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from sovstack.devstack import components, process, realm
-from sovstack.devstack.paths import Paths
-from sovstack.devstack.process import Launch
+from sovstack.components import launches
+from sovstack.core import services
+from sovstack.core.paths import Paths
+from sovstack.core.services import Launch
+from sovstack.devstack import realm
 from sovstack.devstack.stack import DEV_REPLICA, DEV_SITE
 from sovstack.policy import serve as policy_serve
 from tests.integration.gateway_harness import Gateway, run_gateway
@@ -54,13 +56,13 @@ class KeycloakServed(Served):
         return token
 
 
-def _serve(launch: Launch, log: Path) -> Iterator[process.Running]:
-    running = process.start(launch, log)
+def _serve(launch: Launch, log: Path) -> Iterator[services.Running]:
+    running = services.start(launch, log)
     try:
-        process.wait_ready(running)
+        services.wait_ready(running)
         yield running
     finally:
-        process.stop(running.pid)
+        services.stop(running.pid)
 
 
 OPA_POLICY = """\
@@ -80,8 +82,8 @@ def opa_server(project_paths: Paths, tmp_path_factory: pytest.TempPathFactory) -
     work = tmp_path_factory.mktemp("opa")
     (work / "gate.rego").write_text(OPA_POLICY)
     (work / "data.json").write_text('{"fixture": {"allowed_roles": ["engineer"]}}')
-    port = process.free_port()
-    launch = components.opa(project_paths, port, [work / "gate.rego", work / "data.json"])
+    port = services.free_port()
+    launch = launches.opa(project_paths, port, [work / "gate.rego", work / "data.json"])
     for running in _serve(launch, work / "opa.log"):
         yield Served(url=f"http://127.0.0.1:{port}", log=running.log)
 
@@ -93,8 +95,8 @@ def keycloak_server(
     """A real Keycloak in dev mode with the plant realm imported from the template."""
     work = tmp_path_factory.mktemp("keycloak")
     clients = realm.demo_clients()
-    port, management = process.free_port(), process.free_port()
-    launch = components.keycloak(
+    port, management = services.free_port(), services.free_port()
+    launch = launches.keycloak(
         project_paths,
         port,
         management,
@@ -116,8 +118,8 @@ def keycloak_server(
 def vllm_server(project_paths: Paths, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     """A real vLLM (CPU build) serving the locally generated tiny model."""
     work = tmp_path_factory.mktemp("vllm")
-    port = process.free_port()
-    for running in _serve(components.vllm(project_paths, port), work / "vllm.log"):
+    port = services.free_port()
+    for running in _serve(launches.vllm(project_paths, port), work / "vllm.log"):
         yield Served(url=f"http://127.0.0.1:{port}", log=running.log)
 
 
@@ -125,7 +127,7 @@ def vllm_server(project_paths: Paths, tmp_path_factory: pytest.TempPathFactory) 
 def policy_opa(project_paths: Paths, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     """A real OPA serving the project's policies as make dev does: a signed bundle, verified."""
     work = tmp_path_factory.mktemp("policy-opa")
-    port = process.free_port()
+    port = services.free_port()
     launch = policy_serve.dev_opa(Paths(project_paths.root, work), port, lambda _: None)
     for running in _serve(launch, work / "opa.log"):
         yield Served(url=f"http://127.0.0.1:{port}", log=running.log)
@@ -135,7 +137,7 @@ def dev_upstreams(vllm: Served) -> list[dict[str, object]]:
     return [
         {
             "id": DEV_REPLICA,
-            "model": components.VLLM_MODEL_NAME,
+            "model": launches.VLLM_MODEL_NAME,
             "url": vllm.url,
             "site": DEV_SITE,
             "jurisdiction": "DE",

@@ -21,9 +21,10 @@ from typing import Any
 import httpx
 import yaml
 
-from sovstack.devstack import components, process
+from sovstack.components import launches
+from sovstack.core import services
+from sovstack.core.paths import Paths
 from sovstack.devstack.gatewaysetup import GatewayFiles, prepare_gateway
-from sovstack.devstack.paths import Paths
 
 
 @dataclass(frozen=True)
@@ -81,19 +82,19 @@ def run_gateway(
     upstreams: list[dict[str, Any]],
     **settings: Any,
 ) -> Iterator[Gateway]:
-    port = process.free_port()
+    port = services.free_port()
     files = prepare_gateway(state, port, issuer, opa_url, upstreams)
     if settings:
         config = yaml.safe_load(files.config.read_text()) | settings
         files.config.write_text(yaml.safe_dump(config))
-    running = process.start(
-        components.gateway(paths, port, files.config, files.ca_file), state / "gateway.log"
+    running = services.start(
+        launches.gateway(paths, port, files.config, files.ca_file), state / "gateway.log"
     )
     try:
-        process.wait_ready(running)
+        services.wait_ready(running)
         yield Gateway(f"https://127.0.0.1:{port}", files, running.pid, running.log)
     finally:
-        process.stop(running.pid)
+        services.stop(running.pid)
 
 
 def upstream_calls(vllm_url: str) -> int:

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from sovstack.devstack import process
+from sovstack.core import services
 
 DEV_KEYS = {"gateway_url", "ca_file", "keycloak", "clients", "opa_url", "vllm", "audit_dir"}
 
@@ -30,11 +30,11 @@ def _sovstack(*args: str) -> subprocess.CompletedProcess[str]:
 def dev_stack(tmp_path: Path) -> tuple[Path, list[str]]:
     state = tmp_path / "state"
     ports = {
-        "--opa-port": process.free_port(),
-        "--keycloak-port": process.free_port(),
-        "--keycloak-management-port": process.free_port(),
-        "--vllm-port": process.free_port(),
-        "--gateway-port": process.free_port(),
+        "--opa-port": services.free_port(),
+        "--keycloak-port": services.free_port(),
+        "--keycloak-management-port": services.free_port(),
+        "--vllm-port": services.free_port(),
+        "--gateway-port": services.free_port(),
     }
     args = ["--state-dir", str(state)]
     port_args = [str(x) for kv in ports.items() for x in kv]
@@ -102,9 +102,9 @@ def test_dev_up_serves_every_component_and_dev_down_leaves_nothing(
     finally:
         down = _sovstack("dev", "down", *state_args)
     assert down.returncode == 0, down.stderr
-    assert not any(process.alive(pid) for pid in pids)
+    assert not any(services.alive(pid) for pid in pids)
     ports = [int(a) for a in args[3::2]]
-    assert not any(process.port_in_use(p) for p in ports)
+    assert not any(services.port_in_use(p) for p in ports)
     assert not (state / "dev.json").exists()
     # A second `down` is harmless.
     assert _sovstack("dev", "down", *state_args).returncode == 0

@@ -14,7 +14,7 @@ import openai
 import pytest
 import yaml
 
-from sovstack.devstack.components import VLLM_MODEL_NAME
+from sovstack.components.launches import VLLM_MODEL_NAME
 from tests.integration.conftest import KeycloakServed, Served
 from tests.integration.gateway_harness import Gateway, upstream_calls
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from sovstack.devstack import process
-from sovstack.devstack.components import VLLM_MODEL_NAME
-from sovstack.devstack.paths import Paths
+from sovstack.components.launches import VLLM_MODEL_NAME
+from sovstack.core import services
+from sovstack.core.paths import Paths
 from sovstack.policy import serve as policy_serve
 from tests.integration.conftest import KeycloakServed, Served, dev_upstreams
 from tests.integration.gateway_harness import Gateway, run_gateway, upstream_calls
@@ -23,16 +23,16 @@ CHAT = {
 
 
 @pytest.fixture
-def own_opa(project_paths: Paths, tmp_path: Path) -> Iterator[process.Running]:
+def own_opa(project_paths: Paths, tmp_path: Path) -> Iterator[services.Running]:
     """An OPA of this test's own, so that the test may stop it."""
-    port = process.free_port()
+    port = services.free_port()
     launch = policy_serve.dev_opa(Paths(project_paths.root, tmp_path), port, lambda _: None)
-    running = process.start(launch, tmp_path / "opa.log")
+    running = services.start(launch, tmp_path / "opa.log")
     try:
-        process.wait_ready(running)
+        services.wait_ready(running)
         yield running
     finally:
-        process.stop(running.pid)
+        services.stop(running.pid)
 
 
 @pytest.fixture
@@ -40,7 +40,7 @@ def own_gateway(
     project_paths: Paths,
     tmp_path: Path,
     keycloak_server: KeycloakServed,
-    own_opa: process.Running,
+    own_opa: services.Running,
     vllm_server: Served,
 ) -> Iterator[Gateway]:
     opa_url = f"http://127.0.0.1:{own_opa.launch.port}"
@@ -58,13 +58,13 @@ def _post(gateway: Gateway, token: str) -> tuple[int, dict[str, object]]:
 
 def test_with_opa_stopped_requests_get_503_and_nothing_reaches_the_model(
     own_gateway: Gateway,
-    own_opa: process.Running,
+    own_opa: services.Running,
     keycloak_server: KeycloakServed,
     vllm_server: Served,
 ) -> None:
     token = keycloak_server.token("line-monitor")
     assert _post(own_gateway, token)[0] == 200
-    process.stop(own_opa.pid)
+    services.stop(own_opa.pid)
     before = upstream_calls(vllm_server.url)
     status, body = _post(own_gateway, token)
     assert status == 503
@@ -98,7 +98,7 @@ def test_a_dead_replica_is_skipped_and_requests_still_succeed(
     project_paths: Paths,
     tmp_path: Path,
     keycloak_server: KeycloakServed,
-    own_opa: process.Running,
+    own_opa: services.Running,
     vllm_server: Served,
 ) -> None:
     # quality-lab (plant B) may send internal data to plant B's replica and, under
@@ -107,7 +107,7 @@ def test_a_dead_replica_is_skipped_and_requests_still_succeed(
     dead = alive | {
         "id": "gpu-b1",
         "site": "plant-b",
-        "url": f"http://127.0.0.1:{process.free_port()}",
+        "url": f"http://127.0.0.1:{services.free_port()}",
     }
     opa_url = f"http://127.0.0.1:{own_opa.launch.port}"
     with run_gateway(
@@ -124,7 +124,7 @@ def test_a_client_over_its_rate_gets_429(
     project_paths: Paths,
     tmp_path: Path,
     keycloak_server: KeycloakServed,
-    own_opa: process.Running,
+    own_opa: services.Running,
     vllm_server: Served,
 ) -> None:
     opa_url = f"http://127.0.0.1:{own_opa.launch.port}"

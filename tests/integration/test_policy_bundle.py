@@ -18,9 +18,9 @@ from typing import Any
 import httpx
 import pytest
 
-from sovstack.devstack import process
-from sovstack.devstack.paths import Paths
-from sovstack.devstack.process import ComponentError
+from sovstack.core import services
+from sovstack.core.errors import ComponentError
+from sovstack.core.paths import Paths
 from sovstack.policy import bundle, keys, serve
 
 GPU_1 = {"id": "gpu-1", "model": "tiny-llama", "site": "plant-a", "jurisdiction": "DE",
@@ -52,14 +52,14 @@ def signed(project_paths: Paths, tmp_path_factory: pytest.TempPathFactory) -> Si
 def opa(
     project_paths: Paths, signed: Signed, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[OpaServed]:
-    port = process.free_port()
+    port = services.free_port()
     launch = serve.opa_launch(project_paths, port, signed.built.path, signed.pair.public)
-    running = process.start(launch, tmp_path_factory.mktemp("opa") / "opa.log")
+    running = services.start(launch, tmp_path_factory.mktemp("opa") / "opa.log")
     try:
-        process.wait_ready(running)
+        services.wait_ready(running)
         yield OpaServed(f"http://127.0.0.1:{port}", running.log, signed)
     finally:
-        process.stop(running.pid)
+        services.stop(running.pid)
 
 
 def _ask(opa: OpaServed, rule: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -180,13 +180,13 @@ def _rewrite(source: Path, target: Path, change: Any) -> Path:
 
 
 def _refused(paths: Paths, archive: Path, public_key: Path, log: Path) -> str:
-    launch = serve.opa_launch(paths, process.free_port(), archive, public_key)
-    running = process.start(launch, log)
+    launch = serve.opa_launch(paths, services.free_port(), archive, public_key)
+    running = services.start(launch, log)
     try:
         with pytest.raises(ComponentError, match="exited with status") as refused:
-            process.wait_ready(running)
+            services.wait_ready(running)
     finally:
-        process.stop(running.pid)
+        services.stop(running.pid)
     return str(refused.value)
 
 
@@ -233,9 +233,9 @@ def test_the_untouched_copy_of_the_bundle_is_not_refused(
 ) -> None:
     # The refusals above are about the changes, not about rewriting the archive.
     archive = _rewrite(signed.built.path, tmp_path / "same.tar.gz", lambda members: None)
-    launch = serve.opa_launch(project_paths, process.free_port(), archive, signed.pair.public)
-    running = process.start(launch, tmp_path / "opa.log")
+    launch = serve.opa_launch(project_paths, services.free_port(), archive, signed.pair.public)
+    running = services.start(launch, tmp_path / "opa.log")
     try:
-        process.wait_ready(running)
+        services.wait_ready(running)
     finally:
-        process.stop(running.pid)
+        services.stop(running.pid)

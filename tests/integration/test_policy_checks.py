@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from sovstack.cli import cli
-from sovstack.devstack.paths import Paths
+from sovstack.core.paths import Paths
 from sovstack.policy import PolicyError, bundle, checks, keys
 from sovstack.policy.tree import PolicyTree
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import httpx
 
-from sovstack.devstack import process
-from sovstack.devstack.paths import Paths
+from sovstack.core import services
+from sovstack.core.paths import Paths
 from sovstack.policy import serve
 
 
@@ -16,14 +16,14 @@ def test_dev_opa_serves_the_signed_bundle_and_keeps_its_key(
 ) -> None:
     paths = Paths(project_paths.root, tmp_path / "state")
     said: list[str] = []
-    launch = serve.dev_opa(paths, process.free_port(), said.append)
+    launch = serve.dev_opa(paths, services.free_port(), said.append)
     assert "--verification-key" in launch.argv and "--config-file" in launch.argv
     assert any("made a development signing key" in line for line in said)
     key = (tmp_path / "state" / "policy" / "policy-signing.key").read_bytes()
 
-    running = process.start(launch, tmp_path / "opa.log")
+    running = services.start(launch, tmp_path / "opa.log")
     try:
-        process.wait_ready(running)
+        services.wait_ready(running)
         body = {
             "input": {
                 "subject": {"roles": ["operator"], "site": "plant-a", "clearance": "internal"},
@@ -37,9 +37,9 @@ def test_dev_opa_serves_the_signed_bundle_and_keeps_its_key(
         url = f"http://127.0.0.1:{launch.port}/v1/data/sovstack/decision"
         assert httpx.post(url, json=body, trust_env=False).json()["result"]["allow"] is True
     finally:
-        process.stop(running.pid)
+        services.stop(running.pid)
 
     again: list[str] = []
-    serve.dev_opa(paths, process.free_port(), again.append)
+    serve.dev_opa(paths, services.free_port(), again.append)
     assert not any("made a development signing key" in line for line in again)
     assert (tmp_path / "state" / "policy" / "policy-signing.key").read_bytes() == key

@@ -6,7 +6,7 @@ import json
 
 import httpx
 
-from sovstack.devstack.components import VLLM_MODEL_NAME
+from sovstack.components.launches import VLLM_MODEL_NAME
 from tests.integration.conftest import Served
 
 

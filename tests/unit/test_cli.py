@@ -8,8 +8,8 @@ import pytest
 from click.testing import CliRunner
 
 from sovstack.cli import cli
-from sovstack.devstack import deps
-from sovstack.devstack.process import ComponentError
+from sovstack.components import fetch
+from sovstack.core.errors import ComponentError
 
 
 @pytest.mark.parametrize(
@@ -37,7 +37,7 @@ def test_dev_status_with_nothing_running_says_so(tmp_path: Path) -> None:
 def test_a_missing_toolchain_names_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PATH", "/nonexistent")
     with pytest.raises(ComponentError, match=r"'go' was not found on PATH: install Go"):
-        deps.require("go")
+        fetch.require("go")
 
 
 def test_deps_without_the_toolchain_fails_with_a_message_not_a_traceback(

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 import yaml
 
-from sovstack.devstack.paths import Paths
+from sovstack.core.paths import Paths
 from sovstack.policy.tree import PolicyTree
 
 # Every key of OPA's configuration that makes it talk to another machine.

@@ -105,3 +105,31 @@ def test_the_cli_makes_a_ca_and_issues(tmp_path: Path) -> None:
     assert (tmp_path / "gateway.pem").is_file()
     again = runner.invoke(cli, ["pki", "init", "--dir", str(tmp_path)])
     assert again.exit_code == 1 and "already exists" in again.output
+
+
+def test_an_existing_server_key_is_not_overwritten_unless_asked(tmp_path: Path) -> None:
+    init_ca(tmp_path)
+    _, key = issue(tmp_path, "gw", ["127.0.0.1"])
+    before = key.read_bytes()
+    with pytest.raises(PkiError, match="already exists: refusing to overwrite"):
+        issue(tmp_path, "gw", ["127.0.0.1"])
+    assert key.read_bytes() == before
+    issue(tmp_path, "gw", ["127.0.0.1"], overwrite=True)
+    assert key.read_bytes() != before and stat.S_IMODE(key.stat().st_mode) == 0o600
+
+
+def test_a_server_key_is_never_written_through_a_planted_symlink(tmp_path: Path) -> None:
+    init_ca(tmp_path)
+    victim = tmp_path / "victim"
+    victim.write_text("keep me")
+    (tmp_path / "gw.key").symlink_to(victim)
+    with pytest.raises(PkiError, match="symbolic link"):
+        issue(tmp_path, "gw", ["127.0.0.1"], overwrite=True)
+    assert victim.read_text() == "keep me"
+
+
+def test_a_ca_key_others_may_read_is_refused(tmp_path: Path) -> None:
+    init_ca(tmp_path)
+    (tmp_path / "ca.key").chmod(0o644)
+    with pytest.raises(PkiError, match="chmod 600"):
+        issue(tmp_path, "gw", ["127.0.0.1"])

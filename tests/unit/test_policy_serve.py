@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from sovstack.devstack.paths import Paths
+from sovstack.core.paths import Paths
 from sovstack.policy import PolicyError, keys, serve
 
 

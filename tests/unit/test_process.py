@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from sovstack.devstack import process
-from sovstack.devstack.process import ComponentError, Launch
+from sovstack.core import services
+from sovstack.core.errors import ComponentError
+from sovstack.core.services import Launch
 
 
 def _http_server(port: int, **kw: object) -> Launch:
@@ -23,31 +24,31 @@ def _http_server(port: int, **kw: object) -> Launch:
 
 
 def test_start_waits_until_ready_and_stop_ends_the_whole_session(tmp_path: Path) -> None:
-    port = process.free_port()
-    running = process.start(_http_server(port), tmp_path / "web.log")
+    port = services.free_port()
+    running = services.start(_http_server(port), tmp_path / "web.log")
     try:
-        process.wait_ready(running)
-        assert process.port_in_use(port)
+        services.wait_ready(running)
+        assert services.port_in_use(port)
     finally:
-        process.stop(running.pid)
-    assert not process.alive(running.pid)
-    assert not process.port_in_use(port)
+        services.stop(running.pid)
+    assert not services.alive(running.pid)
+    assert not services.port_in_use(port)
 
 
 def test_a_process_that_dies_early_is_reported_with_its_log(tmp_path: Path) -> None:
     launch = Launch(
         name="broken",
         argv=[sys.executable, "-c", "import sys; print('bad config: frobnicate'); sys.exit(3)"],
-        port=process.free_port(),
+        port=services.free_port(),
         ready_url="http://127.0.0.1:1/",
     )
-    running = process.start(launch, tmp_path / "broken.log")
+    running = services.start(launch, tmp_path / "broken.log")
     with pytest.raises(ComponentError, match=r"(?s)exited with status 3.*bad config: frobnicate"):
-        process.wait_ready(running)
+        services.wait_ready(running)
 
 
 def test_a_component_never_ready_times_out_with_its_log_and_is_stopped(tmp_path: Path) -> None:
-    port = process.free_port()
+    port = services.free_port()
     launch = Launch(
         name="silent",
         argv=[
@@ -59,10 +60,10 @@ def test_a_component_never_ready_times_out_with_its_log_and_is_stopped(tmp_path:
         ready_url=f"http://127.0.0.1:{port}/",
         ready_timeout=1.5,
     )
-    running = process.start(launch, tmp_path / "silent.log")
+    running = services.start(launch, tmp_path / "silent.log")
     with pytest.raises(ComponentError, match=r"(?s)not ready.*still booting"):
-        process.wait_ready(running)
-    assert not process.alive(running.pid)
+        services.wait_ready(running)
+    assert not services.alive(running.pid)
 
 
 def test_a_port_in_use_is_refused_before_anything_starts(tmp_path: Path) -> None:
@@ -71,7 +72,7 @@ def test_a_port_in_use_is_refused_before_anything_starts(tmp_path: Path) -> None
         holder.listen()
         port = holder.getsockname()[1]
         with pytest.raises(ComponentError, match="already in use"):
-            process.start(_http_server(port), tmp_path / "web.log")
+            services.start(_http_server(port), tmp_path / "web.log")
     assert not (tmp_path / "web.log").exists()
 
 
@@ -79,12 +80,12 @@ def test_a_missing_executable_is_a_clear_error(tmp_path: Path) -> None:
     launch = Launch(
         name="ghost",
         argv=["/nonexistent/bin/ghost"],
-        port=process.free_port(),
+        port=services.free_port(),
         ready_url="http://127.0.0.1:1/",
     )
     with pytest.raises(ComponentError, match="cannot run /nonexistent/bin/ghost"):
-        process.start(launch, tmp_path / "ghost.log")
+        services.start(launch, tmp_path / "ghost.log")
 
 
 def test_stop_of_a_gone_pid_is_harmless() -> None:
-    process.stop(2**22 + 12345)
+    services.stop(2**22 + 12345)

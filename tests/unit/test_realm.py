@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from sovstack.core.paths import Paths
 from sovstack.devstack import realm
-from sovstack.devstack.paths import Paths
 
 
 @pytest.fixture

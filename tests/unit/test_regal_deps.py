@@ -8,8 +8,8 @@ import pytest
 from click.testing import CliRunner
 
 from sovstack.cli import cli
-from sovstack.devstack import versions
-from sovstack.devstack.paths import Paths
+from sovstack.core import versions
+from sovstack.core.paths import Paths
 
 
 def test_regal_is_cached_under_its_pinned_version(tmp_path: Path) -> None:

@@ -24,7 +24,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from sovstack.audit.errors import ContentError, KeyFileError
-from sovstack.audit.fileio import read_private_file, write_new_private_file
+from sovstack.core import keyfiles
 
 __all__ = [
     "CONTENT_ALG",
@@ -97,13 +97,13 @@ def generate_site_key(path: Path, key_id: str | None = None) -> str:
         key_id = "site-" + hashlib.sha256(b"key id\n" + key).hexdigest()[:12]
     _check_key(key, key_id)
     doc = {"v": 1, "key_id": key_id, "key": base64.b64encode(key).decode()}
-    write_new_private_file(path, (json.dumps(doc) + "\n").encode())
+    keyfiles.write_private(path, (json.dumps(doc) + "\n").encode(), error=KeyFileError)
     return key_id
 
 
 def load_site_key(path: Path) -> tuple[str, bytes]:
     """The ``(key_id, key)`` in a site key file; :class:`KeyFileError` if unsafe or malformed."""
-    data = read_private_file(path, "site key")
+    data = keyfiles.read_private(path, "site key", error=KeyFileError)
     try:
         doc = json.loads(data)
         key_id, key = doc["key_id"], base64.b64decode(doc["key"], validate=True)

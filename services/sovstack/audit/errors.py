@@ -18,6 +18,8 @@ because no request may reach a model without a durable audit record.
 
 from __future__ import annotations
 
+from sovstack.core import errors as core_errors
+
 __all__ = [
     "AuditError",
     "AuditWriteError",
@@ -52,8 +54,8 @@ class RecordError(AuditError, ValueError):
     """A record does not follow the schema; nothing was written."""
 
 
-class KeyFileError(AuditError):
-    """A key file is missing, malformed, or has unsafe permissions."""
+class KeyFileError(AuditError, core_errors.KeyFileError):
+    """A key file is missing, malformed, or has unsafe permissions (core.keyfiles says how)."""
 
 
 class ContentError(AuditError):

@@ -100,7 +100,10 @@ def follow(
     """The last ``last`` records, then each new one as it becomes durable.
 
     Reads only complete lines, so an append in progress is never shown
-    half-written. Stops when ``keep_going()`` turns false.
+    half-written. Stops when ``keep_going()`` turns false. Where to go on from
+    is fixed from the segments the backlog was read from, before the first
+    line is yielded: segments that roll over while the caller prints the
+    backlog are read after it, so no record is skipped or renumbered.
     """
     backlog: list[tuple[int, bytes]] = []
     scanner = Scanner(directory)
@@ -108,12 +111,11 @@ def follow(
         backlog.append((index, data))
         if len(backlog) > max(last, 0):
             backlog.pop(0)
+    position = scanner.size
+    current = scanner.segments[-1] if scanner.segments else None
+    offset = _offset_after(current[1], position - current[0]) if current else 0
     for index, data in backlog:
         yield _line(index, decode_entry(data)[2])
-    position = scanner.size
-    segments = list_segments(directory)
-    current = segments[-1] if segments else None
-    offset = _offset_after(current[1], position - current[0]) if current else 0
     while keep_going():
         segments = list_segments(directory)
         if current is None and segments:

@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from sovstack.audit.errors import KeyFileError
-from sovstack.audit.fileio import read_private_file, write_new_private_file
+from sovstack.core import keyfiles
 
 __all__ = ["generate_signing_key", "load_public_key", "load_signing_key", "public_key_path"]
 
@@ -28,28 +28,31 @@ def generate_signing_key(path: Path) -> Path:
     """Write a new Ed25519 key to ``path`` (0600) and its public key beside it; return that."""
     pub_path = public_key_path(path)
     for existing in (path, pub_path):
-        if existing.exists():
-            raise KeyFileError(f"{existing} already exists: refusing to overwrite a key")
+        if existing.exists() or existing.is_symlink():  # neither half is written then
+            raise KeyFileError(f"{existing} already exists: refusing to overwrite a key or secret")
     key = Ed25519PrivateKey.generate()
-    write_new_private_file(
+    keyfiles.write_private(
         path,
         key.private_bytes(
             serialization.Encoding.PEM,
             serialization.PrivateFormat.PKCS8,
             serialization.NoEncryption(),
         ),
+        error=KeyFileError,
     )
-    pub_path.write_bytes(
+    keyfiles.write_public(
+        pub_path,
         key.public_key().public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
+        ),
+        error=KeyFileError,
     )
     return pub_path
 
 
 def load_signing_key(path: Path) -> Ed25519PrivateKey:
     """The Ed25519 private key in ``path``; :class:`KeyFileError` if unsafe or not one."""
-    data = read_private_file(path, "signing key")
+    data = keyfiles.read_private(path, "signing key", error=KeyFileError)
     try:
         key = serialization.load_pem_private_key(data, password=None)
     except (ValueError, TypeError, UnsupportedAlgorithm) as exc:

@@ -18,9 +18,9 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from sovstack.audit.checkpoint import Checkpoint, sign_checkpoint
-from sovstack.audit.fileio import fsync_directory, write_all
 from sovstack.audit.recovery import CHECKPOINTS_FILE
 from sovstack.audit.tree import Frontier
+from sovstack.core.keyfiles import fsync_directory, write_all
 
 __all__ = ["Publisher"]
 
@@ -42,7 +42,7 @@ class Publisher(threading.Thread):
         self._key = key
         self._origin = origin
         self._frontier = frontier
-        self.latest = latest
+        self._latest = latest
         self._interval = interval
         self._on_failure = on_failure
         self._pending: list[bytes] = []
@@ -60,6 +60,17 @@ class Publisher(threading.Thread):
         with self._pending_lock:
             self._pending.extend(leaves)
 
+    @property
+    def latest(self) -> Checkpoint | None:
+        """The last checkpoint published.
+
+        Read under the publish lock, so that it and the ``checkpoints`` file
+        change together for a reader: once a note is in the file, this returns
+        that checkpoint (or a later one), never the one before it.
+        """
+        with self._publish_lock:
+            return self._latest
+
     def publish(self) -> Checkpoint:
         """Integrate what is pending and sign a checkpoint if the tree grew; return the latest."""
         with self._publish_lock:
@@ -68,13 +79,13 @@ class Publisher(threading.Thread):
             frontier = self._frontier
             for leaf in leaves:
                 frontier.append(leaf)
-            if self.latest is not None and self.latest.size == frontier.size:
-                return self.latest
+            if self._latest is not None and self._latest.size == frontier.size:
+                return self._latest
             checkpoint = Checkpoint(self._origin, frontier.size, frontier.root())
             note = sign_checkpoint(checkpoint, self._key)
             write_all(self._fd, note.encode() + b"\n")
             os.fdatasync(self._fd)
-            self.latest = checkpoint
+            self._latest = checkpoint
             return checkpoint
 
     def run(self) -> None:

@@ -27,10 +27,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from sovstack.audit.checkpoint import Checkpoint, open_checkpoint, split_notes
 from sovstack.audit.errors import CheckpointError, LogStateError
-from sovstack.audit.fileio import fsync_directory, write_all
 from sovstack.audit.rfc6962 import EMPTY_ROOT
 from sovstack.audit.segments import Scanner
 from sovstack.audit.tree import Frontier
+from sovstack.core.keyfiles import fsync_directory, write_all
 
 __all__ = ["CHECKPOINTS_FILE", "TRIMMED_DIR", "Recovery", "Trimmed", "recover"]
 

@@ -27,10 +27,10 @@ from typing import Final
 
 from sovstack.audit.entries import entry_prefix
 from sovstack.audit.errors import AuditWriteError
-from sovstack.audit.fileio import fsync_directory, write_all
 from sovstack.audit.recovery import Recovery
 from sovstack.audit.rfc6962 import LEAF_PREFIX
 from sovstack.audit.segments import segment_name
+from sovstack.core.keyfiles import fsync_directory, write_all
 
 __all__ = ["Sequencer", "Waiter"]
 

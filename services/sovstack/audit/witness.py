@@ -27,9 +27,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from sovstack.audit.checkpoint import Checkpoint, open_checkpoint
 from sovstack.audit.cosignature import cosign
 from sovstack.audit.errors import CheckpointError, ProofError, VerificationError
-from sovstack.audit.fileio import fsync_directory, write_all
 from sovstack.audit.proofs import consistency_proof, verify_consistency
 from sovstack.audit.verify import read_checkpoints, verify_log
+from sovstack.core.keyfiles import fsync_directory, write_all
 
 __all__ = ["Accepted", "accepted_checkpoint", "cosigned_path", "store_cosigned", "witness"]
 

@@ -28,8 +28,7 @@ _CHECK = "var/cache/sovstack/check"
 def write_indexes(repo: Path, suite: str, arch: str) -> list[Path]:
     """Write ``Packages`` (dpkg-scanpackages) and ``Release`` into ``repo``; return both."""
     text = run(["dpkg-scanpackages", "--multiversion", "."], "dpkg-scanpackages", cwd=repo)
-    # dpkg-scanpackages reports on stderr (merged here) with 'dpkg-scanpackages:' lines.
-    body = "\n".join(line for line in text.splitlines() if not line.startswith("dpkg-scanpackages"))
+    body = text  # its own report ('dpkg-scanpackages: info: ...') goes to stderr, kept apart
     packages = repo / "Packages"
     packages.write_text(body.strip("\n") + "\n\n" if body.strip() else "")
     return [packages, write_release(repo, suite, arch)]

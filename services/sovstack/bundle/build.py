@@ -26,7 +26,6 @@ from sovstack.bundle.collectors.models import ModelSource
 from sovstack.bundle.errors import BundleError
 from sovstack.bundle.files import remove, sha256_file, walk_files
 from sovstack.bundle.manifest import MANIFEST_NAME, SIGNATURE_NAME, FileEntry, Manifest
-from sovstack.bundle.proc import Echo
 from sovstack.bundle.profiles import (
     COLLECTIONS,
     NODE,
@@ -37,7 +36,8 @@ from sovstack.bundle.profiles import (
 )
 from sovstack.bundle.report import Row, human_size
 from sovstack.bundle.tarball import write_tar
-from sovstack.devstack.paths import Paths
+from sovstack.core.paths import Paths
+from sovstack.core.progress import Echo
 
 __all__ = ["PARTS", "SKIPPABLE", "BuildOptions", "Built", "build"]
 

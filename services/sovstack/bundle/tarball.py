@@ -10,14 +10,16 @@ read from removable media.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tarfile
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from sovstack.bundle.manifest import MANIFEST_NAME, SIGNATURE_NAME, Manifest
 
-__all__ = ["write_tar"]
+__all__ = ["atomic_tar", "write_tar"]
 
 
 def _add(tar: tarfile.TarFile, directory: Path, name: str, mtime: int) -> None:
@@ -33,8 +35,9 @@ def _add(tar: tarfile.TarFile, directory: Path, name: str, mtime: int) -> None:
         tar.addfile(info, stream)
 
 
-def write_tar(directory: Path, manifest: Manifest, out: Path, mtime: int) -> None:
-    """Write ``directory`` (a signed bundle) to ``out``, atomically."""
+@contextlib.contextmanager
+def atomic_tar(out: Path) -> Iterator[tarfile.TarFile]:
+    """A plain (PAX) tar written beside ``out`` and renamed onto it only once it is whole."""
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.")
     try:
@@ -42,11 +45,17 @@ def write_tar(directory: Path, manifest: Manifest, out: Path, mtime: int) -> Non
             os.fdopen(fd, "wb") as stream,
             tarfile.open(fileobj=stream, mode="w", format=tarfile.PAX_FORMAT) as tar,
         ):
-            for name in (MANIFEST_NAME, SIGNATURE_NAME):
-                _add(tar, directory, name, mtime)
-            for entry in sorted(manifest.files, key=lambda f: f.path):
-                _add(tar, directory, entry.path, mtime)
+            yield tar
         Path(tmp).replace(out)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_tar(directory: Path, manifest: Manifest, out: Path, mtime: int) -> None:
+    """Write ``directory`` (a signed bundle) to ``out``, atomically."""
+    with atomic_tar(out) as tar:
+        for name in (MANIFEST_NAME, SIGNATURE_NAME):
+            _add(tar, directory, name, mtime)
+        for entry in sorted(manifest.files, key=lambda f: f.path):
+            _add(tar, directory, entry.path, mtime)

@@ -34,7 +34,7 @@ from sovstack.audit.verify import verify_log
 from sovstack.audit.witness import store_cosigned
 from sovstack.audit.witness import witness as witness_copy
 from sovstack.cli._errors import UsageProblem, friendly
-from sovstack.cli.report import report
+from sovstack.cli._lazy import LazyGroup
 
 __all__ = ["audit"]
 
@@ -82,7 +82,8 @@ _pubkey = click.option(
 _origin = click.option("--origin", default=None, help="Require checkpoints of this log origin.")
 
 
-@click.group()
+# The report runs on the auditor's machine, not on a gateway node: its own extra.
+@click.group(cls=LazyGroup, lazy={"report": ("sovstack.cli.report", "audit-report")})
 def audit() -> None:
     """The tamper-evident audit log: keys, verification, proofs, export, witness.
 
@@ -354,6 +355,3 @@ def verify_cosigned(note_file: Path, pubkey: Path, witness_pubkey: Path, witness
     click.echo(
         f"verified: {checkpoint.origin} size {checkpoint.size} cosigned by {witness_name} at {when}"
     )
-
-
-audit.add_command(report)

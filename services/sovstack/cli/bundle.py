@@ -24,7 +24,7 @@ from sovstack.bundle.sources import open_source
 from sovstack.bundle.verify import verify
 from sovstack.cli._errors import UsageProblem, friendly
 from sovstack.cli._options import root_option
-from sovstack.devstack.paths import Paths, find_root
+from sovstack.core.paths import Paths, find_root
 
 __all__ = ["bundle"]
 

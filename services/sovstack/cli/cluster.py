@@ -10,8 +10,8 @@ import click
 from sovstack.cli._errors import friendly
 from sovstack.cli._options import root_option, state_dir_option
 from sovstack.cluster import image, lifecycle
-from sovstack.devstack.paths import Paths, find_root
-from sovstack.devstack.process import ComponentError
+from sovstack.core.errors import SovstackError
+from sovstack.core.paths import Paths, find_root
 
 __all__ = ["cluster"]
 
@@ -55,7 +55,7 @@ def cluster() -> None:
     show_default=True,
     help="Debian package repository debootstrap builds the root image from (first run only).",
 )
-@friendly(ComponentError)
+@friendly(SovstackError)
 def up(root: Path | None, state_dir: Path | None, inventory_dir: Path | None, mirror: str) -> None:
     """Build (once) the nodes' Debian 12 image, boot every node, wait until each is ready."""
     project = Paths(root or find_root()).root
@@ -80,7 +80,7 @@ def up(root: Path | None, state_dir: Path | None, inventory_dir: Path | None, mi
 @cluster.command()
 @_root
 @_state
-@friendly(ComponentError)
+@friendly(SovstackError)
 def down(root: Path | None, state_dir: Path | None) -> None:
     """Remove everything 'up' made (nodes, namespaces, veths, bridge, mounts), and nothing else.
 
@@ -94,7 +94,7 @@ def down(root: Path | None, state_dir: Path | None) -> None:
 @cluster.command()
 @_root
 @_state
-@friendly(ComponentError)
+@friendly(SovstackError)
 def status(root: Path | None, state_dir: Path | None) -> None:
     """Show each node, its address, whether it runs and what its systemd reports."""
     found = lifecycle.status(_where(root, state_dir))
@@ -116,7 +116,7 @@ def status(root: Path | None, state_dir: Path | None) -> None:
 @_state
 @click.argument("node")
 @click.argument("ssh_args", nargs=-1, type=click.UNPROCESSED)
-@friendly(ComponentError)
+@friendly(SovstackError)
 def ssh(root: Path | None, state_dir: Path | None, node: str, ssh_args: tuple[str, ...]) -> None:
     """Log in to NODE over SSH as the cluster user, with the cluster's key.
 
@@ -132,7 +132,7 @@ def ssh(root: Path | None, state_dir: Path | None, node: str, ssh_args: tuple[st
 @_state
 @click.argument("node")
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
-@friendly(ComponentError)
+@friendly(SovstackError)
 def exec_(root: Path | None, state_dir: Path | None, node: str, command: tuple[str, ...]) -> None:
     """Run COMMAND as root inside NODE, without SSH: sovstack cluster exec NODE -- CMD ...
 

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import click
 
 from sovstack.bundle.errors import BundleError
 from sovstack.cli._errors import friendly
+from sovstack.cli._example import example_call
 from sovstack.cli._options import root_option
+from sovstack.core.errors import ComponentError
+from sovstack.core.paths import Paths, find_root
+from sovstack.deploy import run as deploy_run
 from sovstack.deploy.errors import DeployError, DeployUsageError
-from sovstack.deploy.run import Request, deploy
-from sovstack.devstack.paths import Paths, find_root
-from sovstack.devstack.process import ComponentError
 
-__all__ = ["deploy_cmd"]
+__all__ = ["deploy"]
 
 
 @click.command("deploy", context_settings={"ignore_unknown_options": True})
@@ -38,7 +40,7 @@ __all__ = ["deploy_cmd"]
 @click.argument("ansible_args", nargs=-1, type=click.UNPROCESSED)
 @friendly(DeployError, BundleError, ComponentError, exit_code=1)
 @friendly(DeployUsageError, exit_code=2)
-def deploy_cmd(
+def deploy(
     root: Path | None,
     inventory: Path | None,
     bundle: Path | None,
@@ -58,5 +60,12 @@ def deploy_cmd(
     ansible-playbook as given, e.g. `sovstack deploy -- --check --diff`.
     """
     paths = Paths(root or find_root())
-    request = Request(inventory, bundle, pubkey, force, ansible_args)
-    deploy(paths, request, click.echo)
+    request = deploy_run.Request(inventory, bundle, pubkey, force, ansible_args)
+    deploy_run.deploy(paths, request, click.echo)
+    info_file = paths.state / "deploy.json"
+    if info_file.is_file():
+        info = json.loads(info_file.read_text())
+        if info.get("clients"):
+            click.echo("")
+            click.echo(f"Try it (the client secret is read from {info_file}, never typed):")
+            click.echo(example_call(info, info_file))

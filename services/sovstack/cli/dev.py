@@ -7,10 +7,11 @@ from pathlib import Path
 import click
 
 from sovstack.cli._errors import friendly
+from sovstack.cli._example import example_call
 from sovstack.cli._options import root_option, state_dir_option
+from sovstack.core.errors import SovstackError
+from sovstack.core.paths import Paths, find_root
 from sovstack.devstack import stack
-from sovstack.devstack.paths import Paths, find_root
-from sovstack.devstack.process import ComponentError
 
 __all__ = ["dev"]
 
@@ -42,7 +43,7 @@ def dev() -> None:
 )
 @click.option("--vllm-port", type=int, default=stack.DevPorts.vllm, show_default=True)
 @click.option("--gateway-port", type=int, default=stack.DevPorts.gateway, show_default=True)
-@friendly(ComponentError)
+@friendly(SovstackError)
 def up(
     root: Path | None,
     state_dir: Path | None,
@@ -66,16 +67,16 @@ def up(
     for replica in info["vllm"]:
         click.echo(f"  vllm             {replica['url']}  (model {replica['model']})")
     click.echo(f"  clients          {', '.join(c['client_id'] for c in info['clients'])}")
-    click.echo(f"  written to       {paths.state / 'dev.json'}")
+    click.echo(f"  written to       {stack.dev_json(paths)}  (the client secrets; mode 0600)")
     click.echo("")
     click.echo("Try it:")
-    click.echo(stack.example_call(info))
+    click.echo(example_call(info, stack.dev_json(paths)))
 
 
 @dev.command()
 @_root
 @_state
-@friendly(ComponentError)
+@friendly(SovstackError)
 def down(root: Path | None, state_dir: Path | None) -> None:
     """Stop every process 'dev up' started, and nothing else."""
     stopped = stack.down(_paths(root, state_dir), click.echo)
@@ -85,7 +86,7 @@ def down(root: Path | None, state_dir: Path | None) -> None:
 @dev.command()
 @_root
 @_state
-@friendly(ComponentError)
+@friendly(SovstackError)
 def status(root: Path | None, state_dir: Path | None) -> None:
     """Show which dev-stack processes are running."""
     rows = stack.status(_paths(root, state_dir))

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 from pydantic import ValidationError
 
-from sovstack.core.config import CONFIG_FILE_ENV, get_settings
+from sovstack.gateway.config import CONFIG_FILE_ENV, get_settings
 
 __all__ = ["gateway"]
 
@@ -33,7 +33,7 @@ def _explain(exc: ValidationError) -> str:
 def gateway(config_file: Path | None) -> None:
     """Serve the OpenAI-compatible gateway (HTTPS unless allow_plain_http on loopback).
 
-    Settings: see sovstack/core/config.py; each is SOVSTACK_<NAME> in the
+    Settings: see sovstack/gateway/config.py; each is SOVSTACK_<NAME> in the
     environment or <name> in the YAML file. Required: oidc_issuer, opa_url,
     audit_dir, audit_signing_key, upstreams, and tls_cert/tls_key (or
     allow_plain_http=true on loopback).

@@ -42,10 +42,11 @@ def init_cmd(directory: Path, name: str) -> None:
 @click.option("--san", "sans", multiple=True, help="DNS name or IP address (repeatable).")
 @click.option("--days", default=397, show_default=True, help="Validity in days.")
 @_dir
-def issue_cmd(name: str, sans: tuple[str, ...], days: int, directory: Path) -> None:
+@click.option("--force", is_flag=True, help="Replace an existing NAME.key and NAME.pem.")
+def issue_cmd(name: str, sans: tuple[str, ...], days: int, directory: Path, force: bool) -> None:
     """Issue a server certificate NAME.pem / NAME.key signed by the site CA."""
     try:
-        cert, key = issue(directory, name, list(sans), days)
+        cert, key = issue(directory, name, list(sans), days, overwrite=force)
     except PkiError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"issued {cert} (key {key}, mode 0600) for {', '.join(sans)}")

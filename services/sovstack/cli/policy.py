@@ -8,8 +8,8 @@ import click
 
 from sovstack.cli._errors import friendly
 from sovstack.cli._options import root_option
-from sovstack.devstack.paths import Paths, find_root
-from sovstack.devstack.process import ComponentError
+from sovstack.core.errors import SovstackError
+from sovstack.core.paths import Paths, find_root
 from sovstack.policy import PolicyError, bundle, checks, controls, keys
 from sovstack.policy.tree import PolicyTree
 
@@ -17,7 +17,7 @@ __all__ = ["policy"]
 
 _root = root_option
 # What a policy command reports as a message, not a traceback.
-_friendly = friendly(PolicyError, ComponentError)
+_friendly = friendly(SovstackError)
 
 
 def _paths(root: Path | None) -> Paths:

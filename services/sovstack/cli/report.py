@@ -19,7 +19,7 @@ from sovstack.audit.errors import KeyFileError
 from sovstack.audit.keys import generate_signing_key, load_public_key
 from sovstack.cli._errors import UsageProblem, friendly
 from sovstack.cli._options import root_option
-from sovstack.devstack.paths import Paths, find_root
+from sovstack.core.paths import Paths, find_root
 from sovstack.report import Clock, Inputs, LogInput, Refused, ReportError, build_report
 from sovstack.report.browser import screenshot as chromium_screenshot
 from sovstack.report.verify import verify_report

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import subprocess
 import tempfile
 import time
 from collections.abc import Callable
@@ -24,11 +23,11 @@ from pathlib import Path
 from sovstack.cluster import prereqs
 from sovstack.cluster.commands import ClusterError, run
 from sovstack.cluster.mounts import remove_tree
+from sovstack.core import proc
 from sovstack.core.locks import folder_lock
+from sovstack.core.progress import Echo
 
 __all__ = ["DEFAULT_MIRROR", "RECIPE", "USER", "Progress", "Recipe", "ensure", "image_dir"]
-
-Echo = Callable[[str], None]
 
 SUITE = "bookworm"
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
@@ -174,22 +173,15 @@ def _debootstrap(root: Path, mirror: str, echo: Echo) -> None:
         str(root),
         mirror,
     ]
-    progress = Progress()
-    tail: list[str] = []
-    proc = subprocess.Popen(
-        argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True
+    # debootstrap's full story is in its own log; our tail is the fallback when it wrote none.
+    done = proc.run(
+        argv, "debootstrap", echo=echo, show=Progress().feed, check=False, error=ClusterError
     )
-    assert proc.stdout is not None  # noqa: S101 -- Popen with stdout=PIPE always sets it
-    for line in proc.stdout:
-        tail = [*tail[-19:], line.rstrip()]
-        shown = progress.feed(line)
-        if shown:
-            echo(f"    {shown}")
-    if proc.wait() != 0:
+    if done.returncode != 0:
         log = root / "debootstrap" / "debootstrap.log"
-        detail = log.read_text(errors="replace")[-2000:] if log.is_file() else "\n".join(tail)
+        detail = log.read_text(errors="replace")[-2000:] if log.is_file() else done.tail
         raise ClusterError(
-            f"debootstrap failed (exit {proc.returncode}); is {mirror} reachable?\n{detail}"
+            f"debootstrap failed (exit {done.returncode}); is {mirror} reachable?\n{detail}"
         )
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import ipaddress
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,10 +21,11 @@ from sovstack.cluster import cgroups, image, inventory, keys, mounts, network, n
 from sovstack.cluster.commands import ClusterError, try_run
 from sovstack.cluster.record import Record
 from sovstack.cluster.teardown import NSPAWN_RUN, teardown
+from sovstack.core.progress import Echo
 
 __all__ = ["Where", "down", "exec_argv", "ssh_argv", "status", "up"]
 
-Echo = Callable[[str], None]
+
 BOOT_TIMEOUT = 120.0
 SSH_TIMEOUT = 30.0
 

@@ -7,48 +7,21 @@ that fixes it, so that a person fixes everything in one go.
 from __future__ import annotations
 
 import os
-import shutil
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 from sovstack.cluster.commands import ClusterError
+from sovstack.core import syspkgs
+from sovstack.core.syspkgs import Need
 
 __all__ = ["Need", "check", "missing"]
 
-KEYRING = Path("/usr/share/keyrings/debian-archive-keyring.gpg")
-
-
-@dataclass(frozen=True)
-class Need:
-    """A host tool (or file) and the Debian package that provides it."""
-
-    what: str
-    package: str
-    is_file: bool = False
-
-    def present(self) -> bool:
-        if self.is_file:
-            return Path(self.what).is_file()
-        return shutil.which(self.what) is not None
-
+KEYRING = syspkgs.DEBIAN_KEYRING
 
 # Tools every command that changes the cluster needs.
-RUN: tuple[Need, ...] = (
-    Need("ip", "iproute2"),
-    Need("systemd-nspawn", "systemd-container"),
-    Need("nsenter", "util-linux"),
-    Need("mount", "mount"),
-    Need("umount", "mount"),
-    Need("ssh", "openssh-client"),
-    Need("ssh-keygen", "openssh-client"),
-)
+RUN: tuple[Need, ...] = syspkgs.CLUSTER_RUN
 # Only needed when the root image is not cached yet.
-BUILD: tuple[Need, ...] = (
-    Need("debootstrap", "debootstrap"),
-    Need("gpgv", "gpgv"),
-    Need(str(KEYRING), "debian-archive-keyring", is_file=True),
-)
+BUILD: tuple[Need, ...] = syspkgs.CLUSTER_BUILD
 
 
 def missing(needs: tuple[Need, ...]) -> list[str]:

@@ -14,16 +14,15 @@ import contextlib
 import os
 import signal
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 from sovstack.cluster import cgroups, mounts, network, nodes
 from sovstack.cluster.commands import ClusterError
 from sovstack.cluster.record import Record, Resource
+from sovstack.core.progress import Echo
 
 __all__ = ["NSPAWN_RUN", "teardown"]
 
-Echo = Callable[[str], None]
 
 NSPAWN_RUN = Path("/run/systemd/nspawn")
 POWEROFF_GRACE = 30.0

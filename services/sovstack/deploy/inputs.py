@@ -28,8 +28,8 @@ from sovstack.bundle.sources import open_source
 from sovstack.bundle.verify import verify
 from sovstack.cluster import image, lifecycle
 from sovstack.cluster.record import Record
+from sovstack.core.paths import Paths
 from sovstack.deploy.errors import DeployUsageError
-from sovstack.devstack.paths import Paths
 from sovstack.policy import keys as policy_keys
 
 __all__ = ["Inputs", "local_inputs", "site_inputs"]

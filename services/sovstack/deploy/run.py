@@ -7,11 +7,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from sovstack.core.paths import Paths
 from sovstack.deploy.ansible import Run, require_success, run_playbook
 from sovstack.deploy.errors import DeployUsageError
 from sovstack.deploy.inputs import Inputs, local_inputs, site_inputs
+from sovstack.deploy.outputs import write_deploy_json
 from sovstack.deploy.summary import roles_by_host
-from sovstack.devstack.paths import Paths
 
 __all__ = ["Request", "deploy"]
 
@@ -66,7 +67,16 @@ def deploy(paths: Paths, request: Request, echo: Echo) -> Run:
         )
     require_success(run)
     echo(f"==> done in {run.seconds:.0f}s, {run.changed} changed; what runs where:")
-    for host, (address, roles) in roles_by_host(paths.root, inputs.inventory).items():
+    where = roles_by_host(paths.root, inputs.inventory)
+    for host, (address, roles) in where.items():
         echo(f"    {host:14} {address:15} {', '.join(roles)}")
     echo(f"    the whole output: {run.log}")
+    known_hosts = (
+        paths.state / "cluster" / "ssh" / "known_hosts" if request.inventory is None else None
+    )
+    written = write_deploy_json(
+        paths.state, {h: a for h, (a, _) in where.items()}, known_hosts, echo
+    )
+    if written is not None:
+        echo(f"==> {written} (0600): the gateway, Keycloak, the clients, vLLM, Prometheus")
     return run

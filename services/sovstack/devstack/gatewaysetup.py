@@ -15,6 +15,7 @@ import yaml
 
 from sovstack.audit import generate_signing_key, generate_site_key
 from sovstack.audit.keys import public_key_path
+from sovstack.core import keyfiles
 from sovstack.devstack.realm import GATEWAY_AUDIENCE
 from sovstack.pki import init_ca, issue
 
@@ -35,7 +36,7 @@ def prepare_gateway(
     pki = state / "pki"
     if not (pki / "ca.pem").is_file():
         init_ca(pki, "sovstack dev site CA")
-    issue(pki, "gateway", ["127.0.0.1", "localhost"])
+    issue(pki, "gateway", ["127.0.0.1", "localhost"], overwrite=True)  # fresh each start
     keys = state / "keys"
     keys.mkdir(parents=True, exist_ok=True)
     signing, site = keys / "audit-signing.key", keys / "site.key"
@@ -61,6 +62,8 @@ def prepare_gateway(
         "health_interval_s": 2.0,
     }
     config = state / "gateway.yaml"
-    config.write_text(yaml.safe_dump(settings, sort_keys=False))
-    config.chmod(0o600)
+    # A gateway configuration may hold secrets: like dev.json, 0600 from its creation.
+    keyfiles.write_private(
+        config, yaml.safe_dump(settings, sort_keys=False).encode(), overwrite=True
+    )
     return GatewayFiles(config, pki / "ca.pem", audit_dir, public_key_path(signing))

@@ -11,20 +11,22 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sovstack.devstack import components, process, realm
+from sovstack.components import launches
+from sovstack.core import keyfiles, services
+from sovstack.core.errors import ComponentError
+from sovstack.core.paths import Paths
+from sovstack.core.progress import Echo
+from sovstack.core.services import Launch, Running
+from sovstack.devstack import realm
 from sovstack.devstack.gatewaysetup import prepare_gateway
-from sovstack.devstack.paths import Paths
-from sovstack.devstack.process import ComponentError, Launch, Running
 from sovstack.policy import serve as policy_serve
 
-__all__ = ["DevPorts", "down", "status", "up"]
+__all__ = ["DevPorts", "dev_json", "down", "status", "up"]
 
-Echo = Callable[[str], None]
 
 # The dev stack's one vLLM replica, as the demo policy data declares it
 # (policies/data/models.json): the policy refuses replicas it does not know.
@@ -55,7 +57,7 @@ def _run_file(paths: Paths) -> Path:
     return paths.state / "run.json"
 
 
-def _dev_json(paths: Paths) -> Path:
+def dev_json(paths: Paths) -> Path:
     return paths.state / "dev.json"
 
 
@@ -81,7 +83,7 @@ def _recorded(paths: Paths) -> list[dict[str, Any]]:
 
 def _ours(entry: dict[str, Any]) -> bool:
     pid = int(entry["pid"])
-    return process.alive(pid) and _start_time(pid) == entry["start_time"]
+    return services.alive(pid) and _start_time(pid) == entry["start_time"]
 
 
 def status(paths: Paths) -> list[tuple[str, int, bool]]:
@@ -95,16 +97,16 @@ def up(paths: Paths, echo: Echo, ports: DevPorts | None = None) -> dict[str, Any
     if any(running for _, _, running in status(paths)):
         raise ComponentError("the dev stack is already running: 'make dev-down' stops it")
     for name, port in vars(ports).items():
-        if process.port_in_use(port):
+        if services.port_in_use(port):
             raise ComponentError(
                 f"port {port} (for {name}) on 127.0.0.1 is already in use; "
                 "stop what holds it, or run 'make dev-down' if it is an old dev stack"
             )
     paths.state.mkdir(parents=True, exist_ok=True)
     clients = realm.demo_clients()
-    launches: list[Launch] = [
+    to_start: list[Launch] = [
         policy_serve.dev_opa(paths, ports.opa, echo),  # the signed bundle, verified
-        components.keycloak(
+        launches.keycloak(
             paths,
             ports.keycloak,
             ports.keycloak_management,
@@ -112,27 +114,29 @@ def up(paths: Paths, echo: Echo, ports: DevPorts | None = None) -> dict[str, Any
             realm.render_realm(paths.realm_template, clients),
             realm.REALM,
         ),
-        components.vllm(paths, ports.vllm),
+        launches.vllm(paths, ports.vllm),
     ]
     started: list[Running] = []
     info = _describe(paths, ports, clients)
     try:
-        _start_all(paths, launches, started, echo)
+        _start_all(paths, to_start, started, echo)
         files = prepare_gateway(
             paths.state, ports.gateway, info["keycloak"]["issuer"], info["opa_url"],
             [{"id": DEV_REPLICA, "model": r["model"], "url": r["url"], "site": DEV_SITE,
               "jurisdiction": "DE", "hosting": "on-prem"} for r in info["vllm"]],
         )  # fmt: skip
-        _start_all(paths, [components.gateway(paths, ports.gateway, files.config, files.ca_file)],
+        _start_all(paths, [launches.gateway(paths, ports.gateway, files.config, files.ca_file)],
                    started, echo)  # fmt: skip
     except BaseException:
         for running in started:
-            process.stop(running.pid)
+            services.stop(running.pid)
         _run_file(paths).unlink(missing_ok=True)
         raise
     info["ca_file"] = str(files.ca_file)
-    _dev_json(paths).write_text(json.dumps(info, indent=2) + "\n")
-    _dev_json(paths).chmod(0o600)  # it holds the demo client secrets
+    # It holds the demo client secrets: 0600 from its creation.
+    keyfiles.write_private(
+        dev_json(paths), (json.dumps(info, indent=2) + "\n").encode(), overwrite=True
+    )
     return info
 
 
@@ -144,13 +148,13 @@ def _start_all(paths: Paths, launches: list[Launch], started: list[Running], ech
     for launch in launches:
         log = logs / f"{launch.name}.log"
         log.unlink(missing_ok=True)
-        batch.append(process.start(launch, log))
+        batch.append(services.start(launch, log))
         started.append(batch[-1])
         _record(paths, started)
         echo(f"started {launch.name} (pid {batch[-1].pid}), log: {log}")
     for running in batch:
         echo(f"waiting for {running.launch.name} at {running.launch.ready_url} ...")
-        process.wait_ready(running)
+        services.wait_ready(running)
         echo(f"{running.launch.name} is ready ({time.monotonic() - t0:.0f}s)")
 
 
@@ -175,29 +179,9 @@ def _describe(paths: Paths, ports: DevPorts, clients: list[realm.DemoClient]) ->
             for c in clients
         ],
         "opa_url": f"http://127.0.0.1:{ports.opa}",
-        "vllm": [{"url": f"http://127.0.0.1:{ports.vllm}", "model": components.VLLM_MODEL_NAME}],
+        "vllm": [{"url": f"http://127.0.0.1:{ports.vllm}", "model": launches.VLLM_MODEL_NAME}],
         "audit_dir": str(paths.state / "audit"),
     }
-
-
-def example_call(info: dict[str, Any]) -> str:
-    """A ready-to-paste shell snippet: fetch a token, then call the model with it."""
-    client = info["clients"][0]
-    target = info["gateway_url"]
-    return "\n".join(
-        [
-            f"TOKEN=$(curl -s {info['keycloak']['token_url']} \\",
-            "  -d grant_type=client_credentials \\",
-            f"  -d client_id={client['client_id']} -d client_secret={client['client_secret']} \\",
-            "  | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"access_token\"])')",
-            f"curl -s --cacert {info['ca_file']} {target}/v1/chat/completions \\",
-            '  -H "Authorization: Bearer $TOKEN" -H "Content-Type: application/json" \\',
-            '  -H "X-Data-Classification: internal" \\',
-            f'  -d \'{{"model": "{info["vllm"][0]["model"]}", '
-            '"messages": [{"role": "user", "content": "Summarise the shift log"}], '
-            '"max_tokens": 16}\'',
-        ]
-    )
 
 
 def down(paths: Paths, echo: Echo) -> int:
@@ -206,10 +190,10 @@ def down(paths: Paths, echo: Echo) -> int:
     for entry in _recorded(paths):
         if _ours(entry):
             echo(f"stopping {entry['name']} (pid {entry['pid']})")
-            process.stop(int(entry["pid"]))
+            services.stop(int(entry["pid"]))
             stopped += 1
         else:
             echo(f"{entry['name']} (pid {entry['pid']}) is no longer running")
     _run_file(paths).unlink(missing_ok=True)
-    _dev_json(paths).unlink(missing_ok=True)
+    dev_json(paths).unlink(missing_ok=True)
     return stopped

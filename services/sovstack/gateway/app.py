@@ -11,8 +11,8 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -21,9 +21,9 @@ from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from sovstack.core.config import Settings
 from sovstack.gateway.auditing import RequestContext
 from sovstack.gateway.authz import Decision
+from sovstack.gateway.config import Settings
 from sovstack.gateway.errors import GatewayError, NotFound, error_body
 from sovstack.gateway.limits import LimitsMiddleware
 from sovstack.gateway.metrics import Metrics
@@ -98,14 +98,19 @@ def _error_response(error: GatewayError) -> JSONResponse:
     return JSONResponse(error.body(), status_code=error.status, headers=error.headers())
 
 
-def create_app(settings: Settings, state: GatewayState | None = None) -> FastAPI:
-    """The gateway app; ``state`` is for benchmarks that swap a component out."""
-    state = state or GatewayState(settings, Metrics())
-    metrics = state.metrics
+StateFactory = Callable[[Settings, Metrics], AbstractAsyncContextManager[GatewayState]]
+
+
+def create_app(settings: Settings, open_state: StateFactory = GatewayState.open) -> FastAPI:
+    """The gateway app; ``open_state`` is for benchmarks that swap a component out.
+
+    The state is opened in the lifespan and reached as ``request.app.state.gateway``.
+    """
+    metrics = Metrics()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with state.running():
+        async with open_state(settings, metrics) as state:
             app.state.gateway = state
             yield
 
@@ -144,6 +149,7 @@ def create_app(settings: Settings, state: GatewayState | None = None) -> FastAPI
         return await handle_inference(request, "embeddings")
 
     async def models(request: Request) -> JSONResponse:
+        state: GatewayState = request.app.state.gateway
         ctx = RequestContext(request_id=request.state.request_id, route=request.url.path)
         await authenticate(state, request, ctx)
         visible = set(await state.policy.visible_models(policy_input(state, ctx, "models", None)))
@@ -165,13 +171,14 @@ def create_app(settings: Settings, state: GatewayState | None = None) -> FastAPI
         return {"status": "alive"}
 
     @app.get("/readyz")
-    async def readyz() -> JSONResponse:
-        checks = await state.readiness()
+    async def readyz(request: Request) -> JSONResponse:
+        checks = await request.app.state.gateway.readiness()
         ready = all(checks.values())
         return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
 
     @app.get("/metrics")
-    async def prometheus() -> Response:
+    async def prometheus(request: Request) -> Response:
+        state = request.app.state.gateway
         metrics.audit_writable.set(state.auditor.log.writable())
         for replica in state.pool.replicas:
             spec = replica.spec

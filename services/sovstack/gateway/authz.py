@@ -21,12 +21,15 @@ import asyncio
 import functools
 import json
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
 from opa_client.opa_async import AsyncOpaClient
 
+from sovstack.gateway.endpoints import OpaEndpoint
 from sovstack.gateway.errors import Unavailable
 
 __all__ = ["Decision", "PolicyClient"]
@@ -84,14 +87,22 @@ def _revision(provenance: Any) -> str | None:
 
 
 class PolicyClient:
-    """OPA's REST API through opa-python-client, with deny-by-default semantics."""
+    """OPA's REST API through opa-python-client's public API, with deny-by-default semantics.
+
+    Use it inside :meth:`opened`, which holds the client's HTTP session.
+    """
 
     def __init__(
-        self, host: str, port: int, decision_path: str, models_path: str,
+        self, endpoint: OpaEndpoint, decision_path: str, models_path: str,
         timeout_s: float, cache_ttl_s: float = 0.0,
     ) -> None:  # fmt: skip
         # No retries: a slow or failing OPA must fail the request fast, closed.
-        self._opa = AsyncOpaClient(host=host, port=port, timeout=timeout_s, retries=0)
+        # ``version`` is the API root after host:port/, so a path prefix is kept.
+        self._opa = AsyncOpaClient(
+            host=endpoint.host, port=endpoint.port, version=endpoint.api_root,
+            ssl=endpoint.tls, timeout=timeout_s, retries=0,
+        )  # fmt: skip
+        self._health_url = endpoint.health_url
         self._decision_path = decision_path
         self._models_path = models_path
         self._timeout = timeout_s
@@ -99,11 +110,11 @@ class PolicyClient:
         self._cache: dict[str, tuple[float, Decision]] = {}
         self._asking: dict[str, asyncio.Task[Decision]] = {}
 
-    async def start(self) -> None:
-        await self._opa._init_session()  # the async-with entry point, without its scope
-
-    async def close(self) -> None:
-        await self._opa.close_connection()
+    @asynccontextmanager
+    async def opened(self) -> AsyncIterator[PolicyClient]:
+        """Open the client's session for the ``with`` block; it is closed however the block ends."""
+        async with self._opa:
+            yield self
 
     async def _query(
         self, path: str, input_: dict[str, Any], params: dict[str, bool] | None = None
@@ -161,6 +172,6 @@ class PolicyClient:
     async def healthy(self) -> bool:
         try:
             async with asyncio.timeout(self._timeout):
-                return bool(await self._opa.check_health())
+                return bool(await self._opa.check_health(diagnostic_url=self._health_url))
         except (aiohttp.ClientError, TimeoutError):
             return False

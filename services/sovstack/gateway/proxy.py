@@ -19,8 +19,8 @@ from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from sovstack.core.config import Replica
 from sovstack.gateway.auditing import RequestContext
+from sovstack.gateway.config import Replica
 from sovstack.gateway.errors import (
     BadRequest,
     Forbidden,

@@ -13,18 +13,17 @@ from __future__ import annotations
 import hashlib
 import ssl
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from typing import Any
-from urllib.parse import urlsplit
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any, Self
 
 import aiohttp
 import httpx
 
 from sovstack.audit import AuditLog, load_signing_key, load_site_key
-from sovstack.core.config import Settings
 from sovstack.gateway.auditing import Auditor, RequestContext
 from sovstack.gateway.auth import JwksCache, TokenVerifier
 from sovstack.gateway.authz import Decision, PolicyClient
+from sovstack.gateway.config import Settings
 from sovstack.gateway.errors import GatewayError
 from sovstack.gateway.limits import RateLimiter
 from sovstack.gateway.metrics import Metrics
@@ -39,56 +38,79 @@ def _verify(settings: Settings) -> ssl.SSLContext | bool:
     return ssl.create_default_context(cafile=str(settings.ca_file))
 
 
+def _upstream_session(s: Settings, verify: ssl.SSLContext | bool) -> aiohttp.ClientSession:
+    return aiohttp.ClientSession(
+        timeout=aiohttp.ClientTimeout(
+            total=None, connect=s.upstream_connect_timeout_s, sock_read=s.upstream_read_timeout_s
+        ),
+        connector=aiohttp.TCPConnector(
+            limit=s.max_concurrent_requests * 2,
+            ssl=verify if isinstance(verify, ssl.SSLContext) else True,
+        ),
+        trust_env=False,
+    )
+
+
 class GatewayState:
-    def __init__(self, settings: Settings, metrics: Metrics) -> None:
+    """What the gateway holds while it runs; made whole by :meth:`open`, never piecemeal."""
+
+    def __init__(
+        self, settings: Settings, metrics: Metrics, *, upstream: aiohttp.ClientSession,
+        idp: httpx.AsyncClient, jwks: JwksCache, policy: PolicyClient, pool: Pool,
+        auditor: Auditor,
+    ) -> None:  # fmt: skip
         self.settings = settings
         self.metrics = metrics
         self.rate_limiter = RateLimiter(settings.rate_limit_per_client, settings.rate_limit_burst)
-
-    @asynccontextmanager
-    async def running(self) -> AsyncIterator[GatewayState]:
-        s = self.settings
-        verify = _verify(s)
-        self.upstream = aiohttp.ClientSession(
-            timeout=aiohttp.ClientTimeout(
-                total=None,
-                connect=s.upstream_connect_timeout_s,
-                sock_read=s.upstream_read_timeout_s,
-            ),
-            connector=aiohttp.TCPConnector(
-                limit=s.max_concurrent_requests * 2,
-                ssl=verify if isinstance(verify, ssl.SSLContext) else True,
-            ),
-            trust_env=False,
-        )
-        self.idp = httpx.AsyncClient(
-            timeout=httpx.Timeout(5.0), limits=httpx.Limits(max_connections=4),
-            trust_env=False, verify=verify,
-        )  # fmt: skip
-        self.jwks = JwksCache(self.idp, s.jwks_url, s.jwks_refetch_floor_s)
+        self.upstream = upstream
+        self.idp = idp
+        self.jwks = jwks
         self.verifier = TokenVerifier(
-            self.jwks, s.oidc_issuer, s.oidc_audience, s.oidc_algorithms, s.oidc_leeway_s
-        )
-        opa = urlsplit(s.opa_url)
-        self.policy = PolicyClient(
-            opa.hostname or "127.0.0.1", opa.port or 8181, s.opa_decision_path,
-            s.opa_models_path, s.opa_timeout_s, s.decision_cache_ttl_s,
+            jwks, settings.oidc_issuer, settings.oidc_audience,
+            settings.oidc_algorithms, settings.oidc_leeway_s,
         )  # fmt: skip
-        self.pool = Pool(list(s.upstreams), self.upstream, s.health_interval_s)
-        site_key = load_site_key(s.audit_site_key_file) if s.audit_site_key_file else None
-        log = AuditLog.open(s.audit_dir, load_signing_key(s.audit_signing_key), s.audit_origin)
-        self.auditor = Auditor(log, site_key)
-        try:
-            await self.policy.start()
-            await self.jwks.refresh()  # a Keycloak that is down now is retried on demand
-            await self.pool.start()
-            yield self
-        finally:
-            await self.pool.stop()
-            await self.policy.close()
-            await self.upstream.close()
-            await self.idp.aclose()
-            await log.aclose()
+        self.policy = policy
+        self.pool = pool
+        self.auditor = auditor
+
+    @classmethod
+    @asynccontextmanager
+    async def open(cls, settings: Settings, metrics: Metrics) -> AsyncIterator[Self]:
+        """Open every client, the policy session and the audit log; close all of them after.
+
+        Each thing is registered for closing as soon as it is opened, so when a
+        later step fails (an unwritable audit folder, a bad key) everything
+        opened before it is closed before the error propagates.
+        """
+        s = settings
+        verify = _verify(s)
+        async with AsyncExitStack() as opened:
+            upstream = _upstream_session(s, verify)
+            opened.push_async_callback(upstream.close)
+            idp = httpx.AsyncClient(
+                timeout=httpx.Timeout(5.0), limits=httpx.Limits(max_connections=4),
+                trust_env=False, verify=verify,
+            )  # fmt: skip
+            opened.push_async_callback(idp.aclose)
+            policy = await opened.enter_async_context(
+                PolicyClient(
+                    s.opa, s.opa_decision_path, s.opa_models_path,
+                    s.opa_timeout_s, s.decision_cache_ttl_s,
+                ).opened()
+            )  # fmt: skip
+            site_key = load_site_key(s.audit_site_key_file) if s.audit_site_key_file else None
+            log = AuditLog.open(s.audit_dir, load_signing_key(s.audit_signing_key), s.audit_origin)
+            opened.push_async_callback(log.aclose)
+            pool = Pool(list(s.upstreams), upstream, s.health_interval_s)
+            jwks = JwksCache(idp, s.jwks_url, s.jwks_refetch_floor_s)
+            state = cls(
+                s, metrics, upstream=upstream, idp=idp, jwks=jwks, policy=policy, pool=pool,
+                auditor=Auditor(log, site_key),
+            )  # fmt: skip
+            await jwks.refresh()  # a Keycloak that is down now is retried on demand
+            opened.push_async_callback(pool.stop)
+            await pool.start()
+            yield state
 
     async def decide(self, input_: dict[str, Any], ctx: RequestContext) -> Decision:
         try:

@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 
 import aiohttp
 
-from sovstack.audit.errors import KeyFileError
-from sovstack.audit.fileio import read_private_file
-from sovstack.core.config import Replica
+from sovstack.core.errors import KeyFileError
+from sovstack.core.keyfiles import read_private
+from sovstack.gateway.config import Replica
 
 __all__ = ["Pool", "ReplicaState", "auth_headers"]
 
@@ -46,7 +46,7 @@ def auth_headers(spec: Replica) -> dict[str, str]:
     """The ``Authorization`` header for ``spec``'s API key, or none without a key file."""
     if spec.api_key_file is None:
         return {}
-    key = read_private_file(spec.api_key_file, f"API key of replica {spec.id}").decode().strip()
+    key = read_private(spec.api_key_file, f"API key of replica {spec.id}").decode().strip()
     if not key or any(c.isspace() for c in key):
         raise KeyFileError(
             f"API key of replica {spec.id} in {spec.api_key_file} is empty or holds spaces"

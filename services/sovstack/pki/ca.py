@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-import os
 from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from sovstack.core import keyfiles
+from sovstack.core.errors import SovstackError
 
 __all__ = ["PkiError", "init_ca", "issue"]
 
@@ -22,20 +24,17 @@ _CA_USAGE = x509.KeyUsage(
 )  # fmt: skip
 
 
-class PkiError(RuntimeError):
+class PkiError(SovstackError):
     """A CA or certificate operation could not be done; the message says why."""
 
 
-def _write_key(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
+def _write_key(path: Path, key: ec.EllipticCurvePrivateKey, overwrite: bool = False) -> None:
     pem = key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as out:
-        out.write(pem)
-    path.chmod(0o600)
+    keyfiles.write_private(path, pem, overwrite=overwrite, error=PkiError)
 
 
 def _now() -> dt.datetime:
@@ -75,14 +74,23 @@ def _san(value: str) -> x509.GeneralName:
         return x509.DNSName(value)
 
 
-def issue(directory: Path, name: str, sans: list[str], days: int = 397) -> tuple[Path, Path]:
-    """Issue a server certificate ``NAME.pem`` / ``NAME.key`` signed by the CA in ``directory``."""
+def issue(
+    directory: Path, name: str, sans: list[str], days: int = 397, overwrite: bool = False
+) -> tuple[Path, Path]:
+    """Issue a server certificate ``NAME.pem`` / ``NAME.key`` signed by the CA in ``directory``.
+
+    An existing ``NAME.key`` is refused unless ``overwrite``; the CA key is
+    refused if its group or others may read it.
+    """
     if not sans:
         raise PkiError("give at least one --san (a DNS name or an IP address)")
     if not name.replace("-", "").replace("_", "").replace(".", "").isalnum():
         raise PkiError(f"{name!r} is not a usable certificate name (letters, digits, - _ .)")
+    if not (directory / CA_KEY).exists():
+        raise PkiError(f"no CA in {directory}: run 'sovstack pki init' first")
+    ca_pem = keyfiles.read_private(directory / CA_KEY, "CA key", error=PkiError)
     try:
-        ca_key = serialization.load_pem_private_key((directory / CA_KEY).read_bytes(), None)
+        ca_key = serialization.load_pem_private_key(ca_pem, None)
         ca_cert = x509.load_pem_x509_certificate((directory / CA_CERT).read_bytes())
     except FileNotFoundError as exc:
         raise PkiError(f"no CA in {directory}: run 'sovstack pki init' first") from exc
@@ -106,6 +114,6 @@ def issue(directory: Path, name: str, sans: list[str], days: int = 397) -> tuple
         .sign(ca_key, hashes.SHA256())
     )
     cert_path, key_path = directory / f"{name}.pem", directory / f"{name}.key"
-    _write_key(key_path, key)
+    _write_key(key_path, key, overwrite)
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     return cert_path, key_path

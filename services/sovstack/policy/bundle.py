@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sovstack import __version__
-from sovstack.devstack.paths import Paths
+from sovstack.core.paths import Paths
 from sovstack.policy.keys import ALGORITHM
 from sovstack.policy.tools import PolicyError, opa_bin, run
 from sovstack.policy.tree import PolicyTree

@@ -16,14 +16,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sovstack.devstack.paths import Paths
+from sovstack.core.paths import Paths
+from sovstack.core.progress import Echo
 from sovstack.policy import controls
 from sovstack.policy.tools import PolicyError, opa_bin, regal_bin, run
 from sovstack.policy.tree import PolicyTree
 
 __all__ = ["run_all", "uncovered_lines"]
 
-Echo = Callable[[str], None]
+
 COVERAGE_REQUIRED = 100.0
 
 

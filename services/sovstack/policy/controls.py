@@ -35,7 +35,7 @@ from typing import Any
 
 import yaml
 
-from sovstack.devstack.paths import Paths
+from sovstack.core.paths import Paths
 from sovstack.policy.tools import PolicyError, opa_bin, run
 from sovstack.policy.tree import TEST_SUFFIX, PolicyTree
 

@@ -8,13 +8,13 @@ air-gapped nodes; they get the public key only.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from sovstack.core import keyfiles
 from sovstack.policy.tools import PolicyError
 
 __all__ = ["ALGORITHM", "KeyPair", "generate", "key_pair"]
@@ -35,14 +35,6 @@ def key_pair(directory: Path) -> KeyPair:
     return KeyPair(directory / PRIVATE_NAME, directory / PUBLIC_NAME)
 
 
-def _write(path: Path, data: bytes, mode: int, force: bool) -> None:
-    flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if force else os.O_EXCL)
-    fd = os.open(path, flags, mode)
-    with os.fdopen(fd, "wb") as out:
-        out.write(data)
-    path.chmod(mode)  # O_CREAT's mode is filtered by the umask; an existing file keeps its own
-
-
 def generate(directory: Path, force: bool = False) -> KeyPair:
     """Make a new key pair in ``directory``; refuse to replace one unless ``force``."""
     pair = key_pair(directory)
@@ -54,22 +46,22 @@ def generate(directory: Path, force: bool = False) -> KeyPair:
         )
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     private = ec.generate_private_key(ec.SECP256R1())
-    _write(
+    keyfiles.write_private(
         pair.private,
         private.private_bytes(
             serialization.Encoding.PEM,
             serialization.PrivateFormat.PKCS8,
             serialization.NoEncryption(),
         ),
-        0o600,
-        force,
+        overwrite=force,
+        error=PolicyError,
     )
-    _write(
+    keyfiles.write_public(
         pair.public,
         private.public_key().public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
         ),
-        0o644,
-        force,
+        overwrite=force,
+        error=PolicyError,
     )
     return pair

@@ -9,19 +9,18 @@ remote) and no version check.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
-from sovstack.devstack import components
-from sovstack.devstack.paths import Paths
-from sovstack.devstack.process import ComponentError, Launch
+from sovstack.components import launches
+from sovstack.core.errors import ComponentError
+from sovstack.core.paths import Paths
+from sovstack.core.progress import Echo
+from sovstack.core.services import Launch
 from sovstack.policy import bundle, keys
 from sovstack.policy.tools import PolicyError, opa_bin
 from sovstack.policy.tree import PolicyTree
 
 __all__ = ["dev_opa", "opa_launch"]
-
-Echo = Callable[[str], None]
 
 
 def opa_launch(paths: Paths, port: int, signed_bundle: Path, public_key: Path) -> Launch:
@@ -37,7 +36,7 @@ def opa_launch(paths: Paths, port: int, signed_bundle: Path, public_key: Path) -
         "--verification-key", str(public_key),
         "--signing-alg", keys.ALGORITHM,
     ]  # fmt: skip
-    return components.opa(paths, port, [signed_bundle], options)
+    return launches.opa(paths, port, [signed_bundle], options)
 
 
 def dev_opa(paths: Paths, port: int, echo: Echo) -> Launch:

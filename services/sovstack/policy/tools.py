@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
-from sovstack.devstack.paths import Paths
+from sovstack.core import proc
+from sovstack.core.errors import SovstackError
+from sovstack.core.paths import Paths
+from sovstack.core.proc import Finished
 
 __all__ = ["PolicyError", "opa_bin", "regal_bin", "run"]
 
@@ -16,7 +17,7 @@ __all__ = ["PolicyError", "opa_bin", "regal_bin", "run"]
 _QUIET = {"REGAL_DISABLE_VERSION_CHECK": "1"}
 
 
-class PolicyError(RuntimeError):
+class PolicyError(SovstackError):
     """Policies that do not pass a check, or a tool or key that is missing; the message says why."""
 
 
@@ -44,23 +45,8 @@ def run(
     cwd: Path | None = None,
     stdin: str | None = None,
     check: bool = True,
-) -> subprocess.CompletedProcess[str]:
-    """Run a tool to completion; with ``check``, a non-zero exit raises with its output."""
-    args = [str(a) for a in argv]
-    try:
-        done = subprocess.run(
-            args,
-            cwd=cwd,
-            input=stdin,
-            capture_output=True,
-            text=True,
-            env={**os.environ, **_QUIET},
-            timeout=300,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise PolicyError(f"{what}: could not run {args[0]}: {exc}") from exc
-    if check and done.returncode != 0:
-        output = (done.stdout + done.stderr).strip()
-        raise PolicyError(f"{what} failed (exit {done.returncode}):\n{output}")
-    return done
+) -> Finished:
+    """Run a tool to its end (``core.proc``); with ``check``, a failure raises with its output."""
+    return proc.run(
+        argv, what, cwd=cwd, stdin=stdin, env=_QUIET, timeout=300, check=check, error=PolicyError
+    )

@@ -17,9 +17,9 @@ import pytest
 from sovstack.bundle import aptrepo, debroot
 from sovstack.bundle.errors import BundleError
 from sovstack.bundle.profiles import COLLECTIONS, NODE, PROFILES, role_debs
-from sovstack.devstack import process
-from sovstack.devstack.paths import Paths
-from sovstack.devstack.process import Launch
+from sovstack.core import services
+from sovstack.core.paths import Paths
+from sovstack.core.services import Launch
 from tests.integration.bundle.conftest import Builds
 
 
@@ -160,7 +160,7 @@ def test_the_bundled_opa_serves_the_bundled_policy_verified_with_the_bundled_key
     opa = builds.first / "bin/opa"
     version = subprocess.run([str(opa), "version"], capture_output=True, text=True, check=True)
     assert "Version: 1.22.2" in version.stdout
-    port = process.free_port()
+    port = services.free_port()
     launch = Launch(
         name="bundled-opa",
         argv=[
@@ -181,11 +181,11 @@ def test_the_bundled_opa_serves_the_bundled_policy_verified_with_the_bundled_key
         ready_url=f"http://127.0.0.1:{port}/health?bundles",
         ready_timeout=60.0,
     )
-    running = process.start(launch, tmp_path / "opa.log")
+    running = services.start(launch, tmp_path / "opa.log")
     try:
-        process.wait_ready(running)
+        services.wait_ready(running)
     finally:
-        process.stop(running.pid)
+        services.stop(running.pid)
 
 
 def test_the_bundled_jdk_is_new_enough_for_keycloak(builds: Builds, tmp_path: Path) -> None:

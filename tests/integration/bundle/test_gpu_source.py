@@ -23,7 +23,7 @@ from sovstack.bundle.errors import BundleError
 from sovstack.bundle.files import sha256_file
 from sovstack.bundle.manifest import FileEntry
 from sovstack.bundle.profiles import NODE, PROFILES, role_debs
-from sovstack.devstack.paths import Paths
+from sovstack.core.paths import Paths
 from tests.integration.bundle import localrepo
 from tests.integration.bundle.localrepo import Deb
 

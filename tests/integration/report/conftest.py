@@ -26,7 +26,7 @@ from sovstack.audit import AuditLog, Decision, build_record, generate_signing_ke
 from sovstack.audit.witness import witness
 from sovstack.bundle import signing
 from sovstack.bundle.manifest import MANIFEST_NAME, SIGNATURE_NAME, FileEntry, Manifest
-from sovstack.devstack.paths import Paths
+from sovstack.core.paths import Paths
 from sovstack.policy.bundle import stage
 from sovstack.policy.tree import PolicyTree
 from sovstack.report import Clock, Inputs, LogInput

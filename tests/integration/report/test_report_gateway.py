@@ -11,7 +11,7 @@ from sovstack.audit.inclusion import latest_note
 from sovstack.audit.keys import load_public_key
 from sovstack.audit.segments import Scanner
 from sovstack.audit.witness import witness
-from sovstack.devstack.paths import Paths
+from sovstack.core.paths import Paths
 from sovstack.report import Clock, LogInput, build_report
 from tests.conftest import ROOT
 from tests.integration.conftest import KeycloakServed, Served, dev_upstreams

@@ -1,51 +1,8 @@
-"""How a failing tool is reported: the step, a readable command line, the tail of its output."""
+"""How pip's progress is shown and how its downloads are batched."""
 
 from __future__ import annotations
 
-import sys
-
-import pytest
-
 from sovstack.bundle.collectors.pypi import _counter
-from sovstack.bundle.errors import BundleError
-from sovstack.bundle.proc import brief, run
-from sovstack.bundle.profiles import pip_target_args
-
-
-def test_a_failing_step_names_itself_and_ends_with_the_tools_output() -> None:
-    script = "import sys\nfor i in range(40): print('line', i)\nsys.exit(3)"
-    with pytest.raises(BundleError) as failed:
-        run([sys.executable, "-c", script], "the demo step")
-    message = str(failed.value)
-    assert message.startswith("the demo step failed (exit 3): ")
-    assert message.endswith("line 38\nline 39")
-    assert "line 14\n" not in message  # only the tail
-
-
-def test_a_missing_tool_is_named() -> None:
-    with pytest.raises(BundleError, match="the demo step: no-such-tool-here is not installed"):
-        run(["no-such-tool-here"], "the demo step")
-
-
-def test_progress_shows_only_what_the_filter_returns() -> None:
-    shown: list[str] = []
-    out = run(
-        [sys.executable, "-c", "print('Saved /x/a.whl'); print('noise')"],
-        "demo",
-        shown.append,
-        show=lambda line: line.upper() if line.startswith("Saved") else None,
-    )
-    assert shown == ["    SAVED /X/A.WHL"]
-    assert out == "Saved /x/a.whl\nnoise"
-
-
-def test_pips_platform_tags_are_said_once() -> None:
-    line = brief(["pip", "download", *pip_target_args(), "-r", "pins.txt"])
-    assert line == (
-        "pip download --only-binary=:all: --implementation cp --python-version 3.11 "
-        "--platform <35 tags: manylinux_2_36_x86_64 and older> -r pins.txt"
-    )
-    assert brief(["apt-get", "-q", "update"]) == "apt-get -q update"
 
 
 def test_pip_downloads_are_numbered_as_they_start() -> None:

@@ -16,7 +16,7 @@ from sovstack.bundle.profiles import (
     pip_target_args,
     role_debs,
 )
-from sovstack.devstack import versions
+from sovstack.core import versions
 from tests.conftest import ROOT
 
 

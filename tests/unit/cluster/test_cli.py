@@ -37,7 +37,9 @@ def test_down_without_a_cluster_is_harmless(tmp_path: Path) -> None:
 def test_reaching_a_node_without_a_cluster_is_a_clear_error(
     tmp_path: Path, command: list[str]
 ) -> None:
-    result = CliRunner().invoke(cli, ["cluster", *command, "--state-dir", str(tmp_path)])
+    # --state-dir before the node: after it, 'exec' would pass it on as the command's own.
+    verb, *rest = command
+    result = CliRunner().invoke(cli, ["cluster", verb, "--state-dir", str(tmp_path), *rest])
     assert result.exit_code == 1
     assert "the local cluster is not up: 'sovstack cluster up' starts it" in result.output
     assert result.exception is None or isinstance(result.exception, SystemExit)

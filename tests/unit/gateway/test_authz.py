@@ -9,6 +9,7 @@ import aiohttp
 import pytest
 
 from sovstack.gateway.authz import PolicyClient
+from sovstack.gateway.endpoints import parse_opa_url
 from sovstack.gateway.errors import Unavailable
 
 
@@ -16,7 +17,13 @@ class FakeOpa(PolicyClient):
     """The policy client with OPA's HTTP answer faked (a transport fake, nothing more)."""
 
     def __init__(self, answers: list[Any], ttl: float = 0.0) -> None:
-        super().__init__("127.0.0.1", 1, "sovstack/decision", "sovstack/visible_models", 0.5, ttl)
+        super().__init__(
+            parse_opa_url("http://127.0.0.1:1"),
+            "sovstack/decision",
+            "sovstack/visible_models",
+            0.5,
+            ttl,
+        )
         self.answers = answers
         self.calls = 0
 

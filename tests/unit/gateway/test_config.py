@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from pydantic import ValidationError
 
 from sovstack.cli import cli
-from sovstack.core.config import Settings
+from sovstack.gateway.config import Settings
 
 UPSTREAM = [
     {"id": "gpu-1", "model": "tiny-llama", "url": "http://127.0.0.1:8100", "site": "plant-a"}
@@ -76,7 +76,7 @@ def test_the_cli_names_missing_settings_without_a_traceback(
     monkeypatch.setenv("SOVSTACK_CONFIG_FILE", "")  # the CLI sets it; restored after the test
     config = tmp_path / "gateway.yaml"
     config.write_text("opa_url: http://127.0.0.1:8181\nallow_plain_http: true\n")
-    from sovstack.core.config import get_settings
+    from sovstack.gateway.config import get_settings
 
     get_settings.cache_clear()
     result = CliRunner().invoke(cli, ["gateway", "--config", str(config)])
@@ -85,3 +85,37 @@ def test_the_cli_names_missing_settings_without_a_traceback(
     assert "oidc_issuer (SOVSTACK_OIDC_ISSUER): missing" in result.output
     assert "audit_dir" in result.output
     assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("url", "tls", "host", "port", "path"),
+    [
+        ("http://127.0.0.1:8181", False, "127.0.0.1", 8181, ""),
+        ("https://opa.plant.example", True, "opa.plant.example", 443, ""),
+        ("https://opa.plant.example:9443/opa/", True, "opa.plant.example", 9443, "/opa"),
+        ("http://localhost/policy", False, "localhost", 80, "/policy"),
+        ("http://[::1]:8181", False, "[::1]", 8181, ""),
+    ],
+)
+def test_the_opa_url_is_honoured_as_given(
+    url: str, tls: bool, host: str, port: int, path: str
+) -> None:
+    opa = _settings(opa_url=url).opa
+    assert (opa.tls, opa.host, opa.port, opa.path) == (tls, host, port, path)
+
+
+@pytest.mark.parametrize(
+    ("url", "why"),
+    [
+        ("http://10.0.0.5:8181", "plain HTTP to OPA only on loopback"),
+        ("http://opa.plant.example:8181", "plain HTTP to OPA only on loopback"),
+        ("127.0.0.1:8181", "the scheme must be http or https"),
+        ("unix:///run/opa.sock", "the scheme must be http or https"),
+        ("https://", "names no host"),
+        ("https://user:pw@opa.plant.example", r"scheme://host\[:port\]\[/path\] only"),
+        ("http://127.0.0.1:99999", "out of range"),
+    ],
+)
+def test_an_unsafe_or_unusable_opa_url_is_refused(url: str, why: str) -> None:
+    with pytest.raises(ValidationError, match=why):
+        _settings(opa_url=url)

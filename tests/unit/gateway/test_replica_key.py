@@ -12,9 +12,9 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from sovstack.audit.errors import KeyFileError
-from sovstack.core.config import Replica
+from sovstack.core.errors import KeyFileError
 from sovstack.gateway.auditing import RequestContext
+from sovstack.gateway.config import Replica
 from sovstack.gateway.proxy import _open  # the step that sends to a replica
 from sovstack.gateway.upstreams import Pool
 

@@ -3,7 +3,7 @@
 ``promtool check rules`` validates roles/prometheus/files/sovstack.rules.yml;
 ``promtool test rules`` replays the series in sovstack.rules.test.yml against
 it (a healthy stack raises nothing; each failure raises its alert).
-promtool is Debian's prometheus package's; .ci/run unpacks it into
+promtool is Debian's prometheus package's; 'make promtool' unpacks it into
 .cache/promtool without installing (and so starting) a Prometheus.
 """
 
@@ -26,7 +26,7 @@ def _promtool() -> str:
     if found is None and unpacked.is_file():
         found = str(unpacked)
     if found is None:
-        pytest.skip("promtool is missing: .ci/run unpacks it (or apt-get install prometheus)")
+        pytest.fail("promtool is missing: 'make promtool' unpacks it from Debian's prometheus")
     return found
 
 

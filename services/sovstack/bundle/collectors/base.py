@@ -7,9 +7,9 @@ from pathlib import Path
 
 from sovstack.bundle.files import copy_hashed, sha256_file
 from sovstack.bundle.manifest import FileEntry, check_path
-from sovstack.bundle.proc import Echo
 from sovstack.bundle.profiles import Profile
-from sovstack.devstack.paths import Paths
+from sovstack.core.paths import Paths
+from sovstack.core.progress import Echo
 
 __all__ = ["Collected", "Context", "Package"]
 

@@ -17,7 +17,8 @@ from sovstack.bundle.collectors import pypi
 from sovstack.bundle.collectors.base import Collected, Context, Package
 from sovstack.bundle.errors import BundleError
 from sovstack.bundle.proc import run
-from sovstack.devstack import deps, versions
+from sovstack.components import fetch
+from sovstack.core import versions
 
 __all__ = ["collect"]
 
@@ -32,7 +33,7 @@ def _keycloak(ctx: Context, got: Collected) -> None:
         ctx.echo(f"    mvn dependency:copy {coordinates} (Maven Central, kept in ~/.m2)")
         run(
             [
-                deps.require("mvn"),
+                fetch.require("mvn"),
                 "-B",
                 "-q",
                 "-C",

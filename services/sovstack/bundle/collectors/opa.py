@@ -1,6 +1,6 @@
 """``bin/opa``: the development stack's OPA binary, built by ``go install`` (Go module proxy).
 
-It is the pinned release (:mod:`sovstack.devstack.versions`), built with
+It is the pinned release (:mod:`sovstack.core.versions`), built with
 ``CGO_ENABLED=0`` into a static binary, so it runs on the nodes as it runs
 here. A cache without it is filled the way ``sovstack deps --only opa`` does.
 """
@@ -11,7 +11,8 @@ from pathlib import Path
 
 from sovstack.bundle.collectors.base import Collected, Context, Package
 from sovstack.bundle.errors import BundleError
-from sovstack.devstack import deps, versions
+from sovstack.components import fetch
+from sovstack.core import versions
 
 __all__ = ["check_binary", "collect"]
 
@@ -35,7 +36,7 @@ def collect(ctx: Context) -> Collected:
         got.reused = 1
     else:
         ctx.echo("    OPA is not in .cache/ yet: building it as 'sovstack deps --only opa' does")
-        deps.fetch_all(ctx.paths, ctx.echo, only=("opa",))
+        fetch.fetch_all(ctx.paths, ctx.echo, only=("opa",))
         got.fetched = 1
     check_binary(binary)
     origin = f"go install {versions.OPA_MODULE}@{versions.OPA_VERSION} (Go module proxy, CGO off)"

@@ -26,8 +26,9 @@ from urllib.parse import unquote, urlsplit
 from packaging.utils import canonicalize_name
 
 from sovstack.bundle.errors import BundleError
-from sovstack.bundle.proc import Echo, run
+from sovstack.bundle.proc import run
 from sovstack.bundle.profiles import NODE, pip_target_args
+from sovstack.core.progress import Echo
 
 __all__ = ["Resolved", "batches", "download", "pip_command", "resolve"]
 

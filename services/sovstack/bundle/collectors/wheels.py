@@ -81,7 +81,8 @@ def _resolve_set(
     constraints = [root / p for p in wheel_set.constraint_files]
     requirements = list(wheel_set.requirements)
     if wheel_set.with_sovstack and own is not None:
-        requirements.append(own.url)
+        extras = f"[{','.join(wheel_set.sovstack_extras)}]" if wheel_set.sovstack_extras else ""
+        requirements.append(own.url + extras)
     items = (
         resolve(
             f"the {wheel_set.name} set",

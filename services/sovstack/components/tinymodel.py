@@ -3,7 +3,7 @@
 Run with the vLLM environment's interpreter (it needs torch, transformers and
 tokenizers, which the gateway's own environment never installs)::
 
-    .cache/vllm-venv/bin/python -m sovstack.devstack.tinymodel OUT_DIR
+    .cache/vllm-venv/bin/python -m sovstack.components.tinymodel OUT_DIR
 
 Nothing is downloaded: the weights come from a fixed seed and the byte-level
 BPE tokenizer is trained on text written here, so the same inputs give the

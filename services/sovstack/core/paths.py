@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from sovstack.devstack import versions
+from sovstack.core import versions
 
 __all__ = ["Paths", "find_root"]
 

@@ -22,8 +22,9 @@ from pathlib import Path
 
 import httpx
 
+from sovstack.core.errors import ComponentError
+
 __all__ = [
-    "ComponentError",
     "Launch",
     "Running",
     "alive",
@@ -36,10 +37,6 @@ __all__ = [
 ]
 
 LOG_TAIL_LINES = 40
-
-
-class ComponentError(RuntimeError):
-    """A component could not be fetched, started or made ready; the message says why."""
 
 
 def _status_ok(response: httpx.Response) -> bool:

@@ -24,6 +24,8 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from sovstack.gateway.endpoints import OpaEndpoint, is_loopback, parse_opa_url
+
 __all__ = ["CONFIG_FILE_ENV", "Replica", "Settings", "get_settings"]
 
 CONFIG_FILE_ENV = "SOVSTACK_CONFIG_FILE"
@@ -70,6 +72,7 @@ class Settings(BaseSettings):
     ca_file: Path | None = None
 
     # --- authorization
+    # scheme://host[:port][/path], honoured as given; plain http on loopback only.
     opa_url: str
     opa_decision_path: str = "sovstack/decision"
     opa_models_path: str = "sovstack/visible_models"
@@ -142,9 +145,20 @@ class Settings(BaseSettings):
                     "no tls_cert/tls_key: the gateway serves HTTPS; "
                     "set allow_plain_http=true to serve plain HTTP on loopback"
                 )
-            if self.host not in {"127.0.0.1", "::1", "localhost"}:
+            if not is_loopback(self.host):
                 raise ValueError(f"plain HTTP is served on loopback only, not on {self.host}")
         return self
+
+    @field_validator("opa_url")
+    @classmethod
+    def _opa_url(cls, url: str) -> str:
+        parse_opa_url(url)  # its ValueError names what is wrong
+        return url
+
+    @property
+    def opa(self) -> OpaEndpoint:
+        """Where OPA is: ``opa_url`` parsed (it was checked when the settings were made)."""
+        return parse_opa_url(self.opa_url)
 
     @property
     def jwks_url(self) -> str:

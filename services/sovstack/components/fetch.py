@@ -11,13 +11,10 @@ in the cache at the pinned version is reused.
 
 from __future__ import annotations
 
-import collections
 import functools
 import hashlib
-import os
 import re
 import shutil
-import subprocess
 import sys
 import tarfile
 import tempfile
@@ -25,13 +22,12 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from sovstack.devstack import versions
-from sovstack.devstack.paths import Paths
-from sovstack.devstack.process import ComponentError
+from sovstack.core import proc, versions
+from sovstack.core.errors import CommandError, ComponentError
+from sovstack.core.paths import Paths
+from sovstack.core.progress import Echo
 
 __all__ = ["fetch_all", "find_java", "require"]
-
-Echo = Callable[[str], None]
 
 _FIXES = {
     "go": "install Go 1.22 or newer (Debian: apt-get install golang-go) and put it on PATH",
@@ -51,23 +47,7 @@ def require(tool: str) -> str:
 
 def _run(argv: Sequence[str], what: str, echo: Echo, env: dict[str, str] | None = None) -> None:
     """Run a fetch step, showing its output as progress; on failure raise with its tail."""
-    tail: collections.deque[str] = collections.deque(maxlen=30)
-    proc = subprocess.Popen(
-        list(argv),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        env=env,
-        text=True,
-    )
-    assert proc.stdout is not None  # noqa: S101 -- Popen with stdout=PIPE always sets it
-    for line in proc.stdout:
-        tail.append(line.rstrip())
-        echo(f"    {line.rstrip()}")
-    if proc.wait() != 0:
-        raise ComponentError(
-            f"{what} failed (exit {proc.returncode}): {' '.join(argv)}\n" + "\n".join(tail)
-        )
+    proc.run(argv, what, echo=echo, env=env, error=ComponentError)
 
 
 def _step(name: str, echo: Echo, work: Callable[[], bool]) -> None:
@@ -87,7 +67,7 @@ def _go_install(module: str, version: str, binary: Path, echo: Echo) -> bool:
     echo(f"    go install {module}@{version} (a few minutes on 2 cores)")
     binary.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=binary.parent.parent) as gobin:
-        env = _environ(GOBIN=gobin, CGO_ENABLED="0", GOFLAGS="-mod=mod")
+        env = dict(GOBIN=gobin, CGO_ENABLED="0", GOFLAGS="-mod=mod")
         _run([go, "install", f"{module}@{version}"], "go install", echo, env)
         shutil.move(str(Path(gobin) / name), binary)
     return True
@@ -115,7 +95,7 @@ def _go_build_pinned(module: str, version: str, binary: Path, echo: Echo) -> boo
             f"module sovstack.local/build\n\ngo 1.22\n\nrequire {module} {version}\n"
         )
         built = Path(work) / "bin"
-        env = _environ(CGO_ENABLED="0", GOFLAGS="-mod=mod")
+        env = dict(CGO_ENABLED="0", GOFLAGS="-mod=mod")
         _run([go, "-C", work, "build", "-o", str(built), module], "go build", echo, env)
         shutil.move(str(built), binary)
     return True
@@ -155,12 +135,10 @@ def _keycloak(paths: Paths, echo: Echo) -> bool:
 
 def _java_major(java: Path) -> int | None:
     try:
-        out = subprocess.run(
-            [str(java), "-version"], capture_output=True, text=True, timeout=30, check=False
-        ).stderr
-    except (OSError, subprocess.TimeoutExpired):
+        said = proc.run([java, "-version"], "java -version", timeout=30, check=False).stderr
+    except CommandError:
         return None
-    match = re.search(r'version "(\d+)', out)
+    match = re.search(r'version "(\d+)', said)
     return int(match.group(1)) if match else None
 
 
@@ -246,16 +224,12 @@ def _model(paths: Paths, echo: Echo) -> bool:
     paths.tiny_model.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=paths.tiny_model.parent) as tmp:
         out = Path(tmp) / "model"
-        env = _environ(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", DO_NOT_TRACK="1")
+        env = dict(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", DO_NOT_TRACK="1")
         _run([str(paths.vllm_python), str(generator), str(out)], "tiny model generation", echo, env)
         (out / ".sovstack-stamp").write_text(want + "\n")
         shutil.rmtree(paths.tiny_model, ignore_errors=True)
         out.rename(paths.tiny_model)
     return True
-
-
-def _environ(**extra: str) -> dict[str, str]:
-    return {**os.environ, **extra}
 
 
 STEPS: dict[str, Callable[[Paths, Echo], bool]] = {

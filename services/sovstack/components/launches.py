@@ -14,9 +14,11 @@ from pathlib import Path
 
 import httpx
 
-from sovstack.devstack.deps import find_java
-from sovstack.devstack.paths import Paths
-from sovstack.devstack.process import ComponentError, Launch
+from sovstack.components.fetch import find_java
+from sovstack.core import keyfiles
+from sovstack.core.errors import ComponentError
+from sovstack.core.paths import Paths
+from sovstack.core.services import Launch
 
 __all__ = ["VLLM_MODEL_NAME", "keycloak", "opa", "vllm"]
 
@@ -82,8 +84,8 @@ def _keycloak_instance(paths: Paths, instance: Path, realm_json: str) -> Path:
         (instance / shared).symlink_to(dist / shared)
     imports = instance / "data" / "import"
     imports.mkdir(parents=True)
-    (imports / "realm.json").write_text(realm_json)
-    (imports / "realm.json").chmod(0o600)  # it holds client secrets
+    # It holds the clients' secrets: 0600 from its creation.
+    keyfiles.write_private(imports / "realm.json", realm_json.encode())
     return instance
 
 
