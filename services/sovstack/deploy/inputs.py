@@ -37,7 +37,7 @@ __all__ = ["Inputs", "local_inputs", "site_inputs"]
 Echo = Callable[[str], None]
 
 # What a local bundle is built from: when none of it changed, the last build is reused.
-_BUILD_INPUTS = ("pyproject.toml", "requirements", "services", "policies", "roles")
+_BUILD_INPUTS = ("pyproject.toml", "README.md", "requirements", "services", "policies", "roles")
 
 
 @dataclass(frozen=True)
