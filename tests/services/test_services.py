@@ -23,7 +23,7 @@ import pytest
 from keycloak import KeycloakOpenID
 
 from sovstack.deploy.outputs import pull_log
-from tests.deploy.conftest import STATE, on_node
+from tests.deploy.conftest import STATE, on_node  # the deploy tier's helpers
 
 pytestmark = pytest.mark.usefixtures("first_deploy")
 
