@@ -47,15 +47,18 @@ def test_the_node_records_the_bundle_it_came_from(host: Host) -> None:
     assert '"profile": "cpu"' in record.content_string
 
 
-def test_sshd_takes_keys_only_no_root_and_the_cluster_user(host: Host) -> None:
-    settings = dict(
-        line.split(" ", 1) for line in host.check_output("sudo -n sshd -T").splitlines()
-    )
+def test_sshd_takes_keys_only_no_root_and_only_the_allowed_users(host: Host) -> None:
+    lines = host.check_output("sudo -n sshd -T").splitlines()
+    settings = dict(line.split(" ", 1) for line in lines)
     assert settings["passwordauthentication"] == "no"
     assert settings["kbdinteractiveauthentication"] == "no"
     assert settings["permitrootlogin"] == "no"
     assert settings["pubkeyauthentication"] == "yes"
-    assert settings["allowusers"] == "sovstack"
+    # sshd -T prints one allowusers line per user.
+    users = [v for k, v in (ln.split(" ", 1) for ln in lines) if k == "allowusers"]
+    allowed = host.ansible.get_variables()["base_hardening_ssh_allowed_users"]
+    assert "sovstack" in allowed
+    assert users == allowed
     assert settings["x11forwarding"] == "no"
 
 
