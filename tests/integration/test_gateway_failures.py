@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -56,23 +58,43 @@ def _post(gateway: Gateway, token: str) -> tuple[int, dict[str, object]]:
     return response.status_code, response.json()
 
 
-def test_with_opa_stopped_requests_get_503_and_nothing_reaches_the_model(
+def _assert_refused_before_the_model(gateway: Gateway, token: str, vllm: Served, code: str) -> None:
+    """The request gets 503 with ``code``, and the replica saw no request at all."""
+    before = upstream_calls(vllm.url)
+    status, body = _post(gateway, token)
+    assert status == 503
+    assert body["error"]["code"] == code  # type: ignore[index]
+    assert upstream_calls(vllm.url) == before
+
+
+def _stop(opa: services.Running) -> None:
+    services.stop(opa.pid)
+
+
+def _freeze(opa: services.Running) -> None:
+    # A stopped (SIGSTOP) OPA still accepts connections but never answers: the timeout path.
+    os.kill(opa.pid, signal.SIGSTOP)
+
+
+@pytest.mark.parametrize("break_opa", [_stop, _freeze], ids=["opa-stopped", "opa-too-slow"])
+def test_with_opa_down_or_too_slow_requests_get_503_and_nothing_reaches_the_model(
     own_gateway: Gateway,
     own_opa: services.Running,
     keycloak_server: KeycloakServed,
     vllm_server: Served,
+    break_opa: Callable[[services.Running], None],
 ) -> None:
     token = keycloak_server.token("line-monitor")
     assert _post(own_gateway, token)[0] == 200
-    services.stop(own_opa.pid)
-    before = upstream_calls(vllm_server.url)
-    status, body = _post(own_gateway, token)
-    assert status == 503
-    assert body["error"]["code"] == "policy_unavailable"  # type: ignore[index]
-    assert upstream_calls(vllm_server.url) == before
-    with own_gateway.client() as client:
-        ready = client.get("/readyz")
-    assert ready.status_code == 503 and ready.json()["checks"]["policy"] is False
+    break_opa(own_opa)
+    try:
+        _assert_refused_before_the_model(own_gateway, token, vllm_server, "policy_unavailable")
+        with own_gateway.client() as client:
+            ready = client.get("/readyz")
+        assert ready.status_code == 503 and ready.json()["checks"]["policy"] is False
+    finally:
+        if break_opa is _freeze:
+            os.kill(own_opa.pid, signal.SIGCONT)
 
 
 def test_with_the_audit_log_unwritable_requests_get_503_and_nothing_reaches_the_model(
@@ -83,11 +105,7 @@ def test_with_the_audit_log_unwritable_requests_get_503_and_nothing_reaches_the_
     # Let the gateway process grow no file by a single byte (RLIMIT_FSIZE 0): the
     # kernel refuses the audit log's next write, as it would on a full disk.
     subprocess.run(["prlimit", f"--pid={own_gateway.pid}", "--fsize=0"], check=True)
-    before = upstream_calls(vllm_server.url)
-    status, body = _post(own_gateway, token)
-    assert status == 503
-    assert body["error"]["code"] == "audit_unavailable"  # type: ignore[index]
-    assert upstream_calls(vllm_server.url) == before
+    _assert_refused_before_the_model(own_gateway, token, vllm_server, "audit_unavailable")
     with own_gateway.client() as client:
         assert client.get("/readyz").json()["checks"]["audit"] is False
 
