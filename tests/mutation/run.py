@@ -6,8 +6,9 @@ exercise them. mutmut imports mutated code from ``mutants/src`` (it knows
 ``./``, ``src/`` and ``source/``, not ``services/``), so the run happens in a
 scratch copy, ``.sovstack/mutation/``, with ``services/`` copied as ``src/``.
 The run is bounded (``--minutes``); mutants not reached by then are counted
-as "not checked", never as killed. Prints each module's score: killed /
-(killed + survived), timeouts counted as killed, as mutmut does.
+as "not checked", never as killed, and ``--resume`` goes on from there.
+Prints each module's score: killed / (killed + survived), timeouts counted
+as killed, as mutmut does.
 
 Not part of ``make test``: it takes minutes, and a score is a report, not a gate.
 """
@@ -75,9 +76,13 @@ def main() -> int:
     parser.add_argument("--minutes", type=float, default=25.0, help="stop the run after this")
     parser.add_argument("--children", type=int, default=1, help="mutants tested at once")
     parser.add_argument("--work", type=Path, default=ROOT / ".sovstack" / "mutation")
+    parser.add_argument(
+        "--resume", action="store_true", help="go on from the last run's results (same code)"
+    )
     args = parser.parse_args()
     mutmut = str(Path(sys.executable).with_name("mutmut"))
-    prepare(args.work)
+    if not (args.resume and (args.work / "mutants").is_dir()):
+        prepare(args.work)
     run = subprocess.Popen([mutmut, "run", "--max-children", str(args.children)], cwd=args.work)
     try:
         run.wait(timeout=args.minutes * 60)
