@@ -35,15 +35,17 @@ class Opa:
     url: str
     answers: list[Answer] = field(default_factory=list)
     asked: list[str] = field(default_factory=list)
+    bodies: list[Any] = field(default_factory=list)
+    queries: list[dict[str, str]] = field(default_factory=list)
     release: asyncio.Event = field(default_factory=asyncio.Event)
     was_asked: asyncio.Event = field(default_factory=asyncio.Event)
 
     def __post_init__(self) -> None:
         self.release.set()
 
-    def client(self, ttl: float = 0.0) -> PolicyClient:
+    def client(self, ttl: float = 0.0, decision_path: str = DECISION_PATH) -> PolicyClient:
         return PolicyClient(
-            parse_opa_url(self.url), DECISION_PATH, MODELS_PATH, TIMEOUT_S, cache_ttl_s=ttl
+            parse_opa_url(self.url), decision_path, MODELS_PATH, TIMEOUT_S, cache_ttl_s=ttl
         )
 
 
@@ -53,10 +55,17 @@ async def opa() -> AsyncIterator[Opa]:
 
     async def answer(request: web.Request) -> web.StreamResponse:
         fake.asked.append(request.path)
+        fake.bodies.append(await request.json() if request.can_read_body else None)
+        fake.queries.append(dict(request.query))
         fake.was_asked.set()
         await fake.release.wait()
         reply = fake.answers[min(len(fake.asked), len(fake.answers)) - 1]
-        return reply() if callable(reply) else web.json_response(reply)
+        if callable(reply):
+            return reply()
+        # OPA names the bundles only when asked (it reads the flag case-blind).
+        if request.query.get("provenance", "").lower() != "true":
+            reply = {k: v for k, v in reply.items() if k != "provenance"}
+        return web.json_response(reply)
 
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", answer)
@@ -87,12 +96,34 @@ ALLOW = {
 
 async def test_allow_carries_reasons_obligations_replicas_and_revision(opa: Opa) -> None:
     opa.answers = [ALLOW]
-    decision = await decide(opa, {"model": "m"})
+    decision = await decide(opa, {"model": "m", "subject": {"roles": ["operator"]}})
     assert decision.allow and decision.allowed_replicas == ("gpu-1",)
     assert decision.reasons == ("ok",)
     assert decision.max_tokens_cap == 64 and not decision.store_content
     assert decision.revision == "0.1.0+abc"
     assert opa.asked == [DECISION]
+    assert opa.bodies == [{"input": {"model": "m", "subject": {"roles": ["operator"]}}}]
+    assert [{k: v.lower() for k, v in q.items()} for q in opa.queries] == [{"provenance": "true"}]
+
+
+async def test_the_whole_decision_path_is_asked(opa: Opa) -> None:
+    opa.answers = [ALLOW]
+    client = opa.client(decision_path="site/plant_a/decision")
+    async with client.opened():
+        assert (await client.decide({"model": "m"})).allow
+    assert opa.asked == ["/v1/data/site/plant_a/decision"]
+
+
+async def test_odd_fields_of_an_allow_are_dropped_not_trusted(opa: Opa) -> None:
+    opa.answers = [{
+        "result": {"allow": True, "reasons": "ok", "obligations": [1], "allowed_replicas": "a"},
+        "provenance": {"bundles": {"a": "junk", "b": {"revision": "r2"}, "c": {},
+                                   "d": {"revision": "r1"}}},
+    }]  # fmt: skip
+    decision = await decide(opa, {})
+    assert decision.allow
+    assert (decision.reasons, decision.obligations, decision.allowed_replicas) == ((), {}, ())
+    assert decision.revision == "r1,r2"
 
 
 @pytest.mark.parametrize(
@@ -130,7 +161,7 @@ async def test_an_opa_that_fails_is_unavailable_not_a_decision(
     with pytest.raises(Unavailable) as raised:
         await decide(opa, {"model": "m"})
     assert raised.value.code == "policy_unavailable"
-    assert raised.value.status == 503
+    assert raised.value.status == 503 and raised.value.retry_after == 1
     assert opa.asked == [DECISION]  # asked once: no retries
 
 
@@ -156,7 +187,8 @@ async def test_visible_models_fail_closed_too(opa: Opa) -> None:
     opa.answers = [{"result": ["m", 3, "n"]}, {"result": "m"}, _status(500)]
     client = opa.client()
     async with client.opened():
-        assert await client.visible_models({}) == ["m", "n"]
+        assert await client.visible_models({"subject": "s"}) == ["m", "n"]
+        assert opa.bodies[0] == {"input": {"subject": "s"}}
         assert await client.visible_models({}) == []
         with pytest.raises(Unavailable):
             await client.visible_models({})
@@ -196,12 +228,26 @@ async def test_the_cache_reuses_a_decision_only_for_the_identical_input(opa: Opa
 
 async def test_a_cached_decision_expires(opa: Opa) -> None:
     opa.answers = [ALLOW]
-    client = opa.client(ttl=0.05)
+    client = opa.client(ttl=0.5)
     async with client.opened():
         await client.decide({"model": "m"})
-        await asyncio.sleep(0.1)
+        await client.decide({"model": "m"})
+        assert len(opa.asked) == 1
+        await asyncio.sleep(0.6)
         await client.decide({"model": "m"})
     assert len(opa.asked) == 2
+    assert opa.bodies[-1] == {"input": {"model": "m"}}
+
+
+async def test_without_a_cache_identical_requests_in_flight_each_ask(opa: Opa) -> None:
+    opa.answers = [ALLOW]
+    opa.release.clear()
+    client = opa.client()
+    async with client.opened():
+        waiting = [asyncio.create_task(client.decide({"model": "m"})) for _ in range(3)]
+        await _asked(opa, 3)
+        opa.release.set()
+        assert all(d.allow for d in await asyncio.gather(*waiting))
 
 
 async def _asked(opa: Opa, count: int) -> None:
