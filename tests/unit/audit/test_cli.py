@@ -227,6 +227,7 @@ def test_the_witness_command_accepts_extensions_and_refuses_rewrites(
         ["export", "{dir}"],
         ["prove", "{dir}", "--pubkey", "{pub}", "--request-id", "req-000001"],
         ["tail", "{dir}", "--no-follow"],
+        ["witness", "{dir}", "--pubkey", "{pub}", "--state", "{witness}"],
     ],
 )
 def test_a_folder_that_is_not_a_log_is_a_usage_error(
@@ -235,7 +236,8 @@ def test_a_folder_that_is_not_a_log_is_a_usage_error(
     folder = tmp_path / "not-a-log"
     folder.mkdir()
     (folder / "notes.txt").write_text("hello")
-    result = run(*(a.format(dir=folder, pub=pub_path) for a in args))
+    values = {"dir": folder, "pub": pub_path, "witness": tmp_path / "witness"}
+    result = run(*(a.format(**values) for a in args))
     assert result.exit_code == 2, result.output
     assert f"{folder} is not an audit log" in result.output
     assert "exported" not in result.output and "Traceback" not in result.output
