@@ -17,6 +17,7 @@ from sovstack.audit import AuditLog, VerificationError
 from sovstack.audit import log as log_module
 from sovstack.audit.checkpoint import Checkpoint, open_checkpoint, sign_checkpoint, split_notes
 from sovstack.audit.rfc6962 import EMPTY_ROOT
+from sovstack.audit.segments import list_segments
 from sovstack.audit.verify import verify_log
 from tests.unit.audit.conftest import ORIGIN, LogMaker, make_record
 
@@ -148,3 +149,19 @@ def test_unfinished_checkpoint_bytes_are_a_warning_with_their_count(
     report = verify_log(directory, signing_key.public_key())
     assert report.entries == 2
     assert report.warnings[0].startswith(f"{len(torn)} bytes of an unfinished checkpoint")
+
+
+def test_a_torn_entry_after_the_latest_checkpoint_is_a_warning_and_a_bad_one_is_not(
+    make_log: LogMaker, signing_key: Ed25519PrivateKey
+) -> None:
+    directory = make_log(3)  # the latest checkpoint covers all 3 entries
+    segment = list_segments(directory)[-1][1]
+    intact = segment.read_bytes()
+    segment.write_bytes(intact + b'{"index": 3, "prev"')  # a crash mid-append: no newline
+    report = verify_log(directory, signing_key.public_key())
+    assert report.entries == 3 and "reopening trims it" in report.warnings[-1]
+    segment.write_bytes(intact + b'{"index": 3}\n' + b'{"index": 4}\n')  # bad, then more
+    with pytest.raises(VerificationError) as raised:
+        verify_log(directory, signing_key.public_key())
+    assert raised.value.first_bad_index == 3
+    assert raised.value.evidence["segment"] == segment.name
