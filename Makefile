@@ -21,7 +21,7 @@ export GOTOOLCHAIN ?= auto
 .PHONY: help venv deps dev dev-down dev-status lint policy-test test test-unit test-integration \
         bench-audit bench-gateway clean cluster-up cluster-down cluster-status cluster-test \
         bundle verify-bundle test-bundle-full system-packages deploy deploy-test audit \
-        bench-audit-report promtool
+        bench-audit-report promtool mutation
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -86,6 +86,10 @@ test-integration: deps ## Integration tests against real OPA, Keycloak and vLLM 
 
 test: system-packages deps promtool lint policy-test cluster-test deploy-test ## The whole test suite (lint, policies, cluster, deploy, unit, integration)
 	$(PY) -m pytest tests/unit tests/integration
+
+# Not part of make test: minutes of mutants, a report (score per module), not a gate.
+mutation: venv ## Mutation testing of the fail-closed code (mutmut; MUTATION_ARGS="--minutes 25")
+	$(PY) tests/mutation/run.py $(MUTATION_ARGS)
 
 bench-gateway: deps ## Benchmark the gateway against direct calls (stub and vLLM; auth, policy, audit on/off)
 	$(SYSPKGS) bench

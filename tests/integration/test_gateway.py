@@ -8,6 +8,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import time
 
 import httpx
 import openai
@@ -261,8 +262,12 @@ def test_a_client_that_disconnects_mid_stream_is_recorded_as_aborted(
     ):
         tls.sendall(request)
         received = b""
+        deadline = time.monotonic() + 60
         while b"data: {" not in received:  # the first event has arrived: hang up now
-            received += tls.recv(65536)
+            assert time.monotonic() < deadline, f"no event within 60 s: {received[:500]!r}"
+            chunk = tls.recv(65536)  # each recv is bounded by the socket's 60 s timeout
+            assert chunk, f"the gateway closed before the first event: {received[:500]!r}"
+            received += chunk
     head = received.split(b"\r\n\r\n", 1)[0].decode()
     assert head.startswith("HTTP/1.1 200")
     request_id = re.search(r"(?im)^x-request-id: (\w+)", head).group(1)  # type: ignore[union-attr]

@@ -14,7 +14,8 @@ from click.testing import CliRunner
 from cryptography import x509
 
 from sovstack.cli import cli
-from sovstack.pki import PkiError, init_ca, issue
+from sovstack.devstack.gatewaysetup import prepare_gateway
+from sovstack.pki import PkiError, init_ca, issue, issue_unless_current
 
 
 def test_keys_are_owner_only_and_the_cert_names_its_sans(tmp_path: Path) -> None:
@@ -133,3 +134,41 @@ def test_a_ca_key_others_may_read_is_refused(tmp_path: Path) -> None:
     (tmp_path / "ca.key").chmod(0o644)
     with pytest.raises(PkiError, match="chmod 600"):
         issue(tmp_path, "gw", ["127.0.0.1"])
+
+
+def _pair(directory: Path, name: str = "gateway") -> tuple[bytes, bytes]:
+    return (directory / f"{name}.pem").read_bytes(), (directory / f"{name}.key").read_bytes()
+
+
+def test_a_current_certificate_is_kept_and_issued_again_only_when_it_must(
+    tmp_path: Path,
+) -> None:
+    init_ca(tmp_path)
+    names = ["127.0.0.1", "localhost"]
+    assert issue_unless_current(tmp_path, "gateway", names)  # none yet
+    first = _pair(tmp_path)
+    assert not issue_unless_current(tmp_path, "gateway", list(reversed(names)))  # same names
+    assert _pair(tmp_path) == first
+    assert issue_unless_current(tmp_path, "gateway", [*names, "gw.plant.test"])  # names changed
+    renamed = _pair(tmp_path)
+    assert renamed != first
+    issue(tmp_path, "gateway", names, days=10, overwrite=True)  # expires within 30 days
+    expiring = _pair(tmp_path)
+    assert issue_unless_current(tmp_path, "gateway", names)
+    assert _pair(tmp_path) != expiring
+    kept = _pair(tmp_path)
+    for ca_file in ("ca.pem", "ca.key"):
+        (tmp_path / ca_file).unlink()
+    init_ca(tmp_path)  # another CA: the old certificate no longer chains to it
+    assert issue_unless_current(tmp_path, "gateway", names)
+    assert _pair(tmp_path) != kept
+
+
+def test_a_restarted_dev_gateway_keeps_its_certificate(tmp_path: Path) -> None:
+    upstreams = [{"id": "r", "model": "m", "url": "http://127.0.0.1:1", "site": "a"}]
+    args = ("http://127.0.0.1:2/realms/plant", "http://127.0.0.1:3", upstreams)
+    files = prepare_gateway(tmp_path, 8443, *args)
+    first = _pair(tmp_path / "pki")
+    again = prepare_gateway(tmp_path, 8444, *args)  # make dev-down, make dev
+    assert _pair(tmp_path / "pki") == first
+    assert again.ca_file.read_bytes() == files.ca_file.read_bytes()

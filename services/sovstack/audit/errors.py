@@ -5,6 +5,7 @@ Every error the audit package raises is an :class:`AuditError`::
     AuditError                      base: catch this to handle any audit failure
     ├── AuditWriteError             a record could not be made durable; it was NOT logged
     ├── LogStateError               the log directory cannot be opened or recovered safely
+    ├── NotALogError                the folder holds no audit log at all (usage, not tampering)
     ├── RecordError (ValueError)    a record does not follow the schema (nothing was written)
     ├── KeyFileError                a key file is missing, malformed or readable by others
     ├── ContentError                encrypted content cannot be decrypted (wrong key, altered)
@@ -27,6 +28,7 @@ __all__ = [
     "ContentError",
     "KeyFileError",
     "LogStateError",
+    "NotALogError",
     "ProofError",
     "RecordError",
     "VerificationError",
@@ -48,6 +50,15 @@ class AuditWriteError(AuditError):
 
 class LogStateError(AuditError):
     """The log directory cannot be opened or recovered without losing records."""
+
+
+class NotALogError(AuditError):
+    """The folder holds neither a checkpoints file nor a segment: it is not an audit log.
+
+    A usage error (the wrong folder was given), not tamper evidence: a log
+    whose checkpoints file was removed still has its segments, and fails
+    verification instead.
+    """
 
 
 class RecordError(AuditError, ValueError):

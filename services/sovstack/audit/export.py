@@ -19,6 +19,7 @@ from sovstack.audit.content import decrypt_content
 from sovstack.audit.entries import decode_entry
 from sovstack.audit.errors import ContentError, RecordError
 from sovstack.audit.records import format_time
+from sovstack.audit.recovery import require_log
 from sovstack.audit.segments import Scanner, list_segments
 
 __all__ = ["Filters", "decrypt_record", "export_lines", "follow", "parse_time"]
@@ -80,7 +81,11 @@ def export_lines(
     keys: Mapping[str, bytes],
     warn: Callable[[str], None],
 ) -> Iterator[str]:
-    """JSON lines ``{"index", "record"}`` of the matching records, oldest first."""
+    """JSON lines ``{"index", "record"}`` of the matching records, oldest first.
+
+    Raises :class:`NotALogError` if ``directory`` is not an audit log at all.
+    """
+    require_log(directory)
     scanner = Scanner(directory)
     for index, data, _ in scanner:
         _, _, record = decode_entry(data)
@@ -103,8 +108,10 @@ def follow(
     half-written. Stops when ``keep_going()`` turns false. Where to go on from
     is fixed from the segments the backlog was read from, before the first
     line is yielded: segments that roll over while the caller prints the
-    backlog are read after it, so no record is skipped or renumbered.
+    backlog are read after it, so no record is skipped or renumbered. Raises
+    :class:`NotALogError` if ``directory`` is not an audit log at all.
     """
+    require_log(directory)
     backlog: list[tuple[int, bytes]] = []
     scanner = Scanner(directory)
     for index, data, _ in scanner:

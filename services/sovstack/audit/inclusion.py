@@ -25,7 +25,7 @@ from sovstack.audit.checkpoint import Checkpoint, open_checkpoint, split_notes
 from sovstack.audit.entries import decode_entry
 from sovstack.audit.errors import ProofError, RecordError, VerificationError
 from sovstack.audit.proofs import inclusion_proof, verify_inclusion
-from sovstack.audit.recovery import CHECKPOINTS_FILE
+from sovstack.audit.recovery import CHECKPOINTS_FILE, require_log
 from sovstack.audit.rfc6962 import leaf_hash
 from sovstack.audit.segments import Scanner
 
@@ -36,9 +36,10 @@ BUNDLE_FORMAT: Final = "sovstack-audit-inclusion/v1"
 
 def latest_note(directory: Path) -> str:
     """The latest signed checkpoint note in ``directory`` (not yet verified)."""
+    require_log(directory)
     path = directory / CHECKPOINTS_FILE
     if not path.is_file():
-        raise VerificationError(f"{directory} has no checkpoints file: it is not an audit log")
+        raise VerificationError(f"{directory} has entries but no checkpoints file: it was removed")
     notes, _ = split_notes(path.read_bytes())
     if not notes:
         raise VerificationError(f"{path} holds no checkpoint")

@@ -26,16 +26,25 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from sovstack.audit.checkpoint import Checkpoint, open_checkpoint, split_notes
-from sovstack.audit.errors import CheckpointError, LogStateError
+from sovstack.audit.errors import CheckpointError, LogStateError, NotALogError
 from sovstack.audit.rfc6962 import EMPTY_ROOT
-from sovstack.audit.segments import Scanner
+from sovstack.audit.segments import Scanner, list_segments
 from sovstack.audit.tree import Frontier
 from sovstack.core.keyfiles import fsync_directory, write_all
 
-__all__ = ["CHECKPOINTS_FILE", "TRIMMED_DIR", "Recovery", "Trimmed", "recover"]
+__all__ = ["CHECKPOINTS_FILE", "TRIMMED_DIR", "Recovery", "Trimmed", "recover", "require_log"]
 
 CHECKPOINTS_FILE = "checkpoints"
 TRIMMED_DIR = "trimmed"
+
+
+def require_log(directory: Path) -> None:
+    """Raise :class:`NotALogError` unless ``directory`` holds a checkpoints file or a segment."""
+    if not (directory / CHECKPOINTS_FILE).is_file() and not list_segments(directory):
+        raise NotALogError(
+            f"{directory} is not an audit log: it has no {CHECKPOINTS_FILE} file and no"
+            " entries-*.jsonl segment"
+        )
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sovstack.audit.checkpoint import Checkpoint, open_checkpoint, split_notes
 from sovstack.audit.errors import CheckpointError, ProofError, VerificationError
 from sovstack.audit.proofs import consistency_proof, verify_consistency
-from sovstack.audit.recovery import CHECKPOINTS_FILE
+from sovstack.audit.recovery import CHECKPOINTS_FILE, require_log
 from sovstack.audit.rfc6962 import EMPTY_ROOT
 from sovstack.audit.segments import Break, Scanner
 from sovstack.audit.tree import Frontier
@@ -50,9 +50,10 @@ def read_checkpoints(
     directory: Path, public_key: Ed25519PublicKey, origin: str | None = None
 ) -> tuple[list[Signed], list[str]]:
     """Every checkpoint in ``directory``, signature-checked, in order; plus warnings."""
+    require_log(directory)
     path = directory / CHECKPOINTS_FILE
     if not path.is_file():
-        raise VerificationError(f"{directory} has no checkpoints file: it is not an audit log")
+        raise VerificationError(f"{directory} has entries but no checkpoints file: it was removed")
     data = path.read_bytes()
     notes, complete = split_notes(data)
     warnings = []

@@ -19,7 +19,36 @@ from packaging.version import InvalidVersion, Version
 
 from sovstack.bundle.errors import BundleError
 
-__all__ = ["Installed", "check_version", "now", "parse_version", "read", "record"]
+__all__ = [
+    "RECORD_NAME",
+    "SITE_DIR",
+    "Installed",
+    "check_version",
+    "default_path",
+    "now",
+    "parse_version",
+    "read",
+    "record",
+]
+
+RECORD_NAME = "bundle-installed.json"
+# Where a site keeps the record when verify runs as root outside a checkout.
+SITE_DIR = Path("/var/lib/sovstack")
+
+
+def default_path(checkout_state: Path | None, *, is_root: bool, home: Path) -> Path:
+    """Where the install record is kept when ``--state`` is not given.
+
+    In a checkout, its state folder (``.sovstack/``); elsewhere, as root, the
+    site's (``/var/lib/sovstack/``); otherwise the user's
+    (``~/.local/state/sovstack/``). So ``bundle verify`` needs nothing but the
+    bundle and the key, wherever it runs.
+    """
+    if checkout_state is not None:
+        return checkout_state / RECORD_NAME
+    if is_root:
+        return SITE_DIR / RECORD_NAME
+    return home / ".local" / "state" / "sovstack" / RECORD_NAME
 
 
 @dataclass(frozen=True)

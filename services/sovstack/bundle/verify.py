@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from sovstack.bundle import signing, state
-from sovstack.bundle.errors import BundleError, ManifestError
+from sovstack.bundle.errors import BundleError, ManifestError, NotABundleError
 from sovstack.bundle.manifest import MANIFEST_NAME, SIGNATURE_NAME, Manifest
 from sovstack.bundle.sources import Source
 
@@ -58,6 +58,11 @@ class Report:
 
 def _trusted_manifest(source: Source, public: Ed25519PublicKey, report: Report) -> Manifest | None:
     manifest_bytes, sig_bytes = source.head()
+    if manifest_bytes is None and sig_bytes is None:
+        raise NotABundleError(
+            f"{source.label} is not a bundle: it has no {MANIFEST_NAME} and no {SIGNATURE_NAME}"
+            " (a tar must hold them first, as 'sovstack bundle build --tar' writes it)"
+        )
     if manifest_bytes is None:
         report.problems.append(
             Problem(MANIFEST_NAME, "missing (or not first in the tar): this is not a bundle")
@@ -128,7 +133,10 @@ def verify(
     installed: state.Installed | None = None,
     force: bool = False,
 ) -> Report:
-    """Check the bundle in ``source`` against ``public``; the report lists every problem."""
+    """Check the bundle in ``source`` against ``public``; the report lists every problem.
+
+    Raises :class:`NotABundleError` when ``source`` has neither a manifest nor a signature.
+    """
     report = Report(source=source.label, installed=installed)
     manifest = _trusted_manifest(source, public, report)
     if manifest is None:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import wraps
 from typing import ParamSpec, TypeVar
 
 import click
 
-__all__ = ["UsageProblem", "friendly"]
+__all__ = ["UsageProblem", "friendly", "reader_may_leave"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -41,3 +44,21 @@ def friendly(
         return wrapper
 
     return decorate
+
+
+@contextmanager
+def reader_may_leave() -> Iterator[None]:
+    """End with exit 0 and no message when the reader of stdout goes away (``| head``).
+
+    Only for commands that print records and verify nothing (export, tail): a
+    verifying command must keep its exit code whoever reads its output.
+    Standard output is pointed at /dev/null first, so that the interpreter's
+    own flush at exit does not fail on the closed pipe too.
+    """
+    try:
+        yield
+        sys.stdout.flush()
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        raise click.exceptions.Exit(0) from None

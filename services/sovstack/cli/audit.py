@@ -33,7 +33,7 @@ from sovstack.audit.keys import load_signing_key
 from sovstack.audit.verify import verify_log
 from sovstack.audit.witness import store_cosigned
 from sovstack.audit.witness import witness as witness_copy
-from sovstack.cli._errors import UsageProblem, friendly
+from sovstack.cli._errors import UsageProblem, friendly, reader_may_leave
 from sovstack.cli._lazy import LazyGroup
 
 __all__ = ["audit"]
@@ -263,7 +263,7 @@ def export(
     sink_cm: AbstractContextManager[TextIO] = (
         output.open("w", encoding="utf-8") if output else nullcontext(sys.stdout)
     )
-    with sink_cm as sink:
+    with reader_may_leave(), sink_cm as sink:
         for line in export_lines(directory, filters, keys, warn):
             sink.write(line + "\n")
             count += 1
@@ -288,7 +288,7 @@ def tail(directory: Path, last: int, follow_new: bool) -> None:
     def keep_going() -> bool:
         return True if rounds is None else next(rounds, False)
 
-    with suppress(KeyboardInterrupt):
+    with suppress(KeyboardInterrupt), reader_may_leave():
         for line in follow(directory, last, keep_going):
             click.echo(line)
 

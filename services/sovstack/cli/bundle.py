@@ -7,6 +7,7 @@ printed, naming the file and why), 2 usage or I/O error.
 from __future__ import annotations
 
 import contextlib
+import os
 from pathlib import Path
 
 import click
@@ -197,7 +198,7 @@ def build_(
     key_id = signing.key_id(signing.load_private(signing_key).public_key())
     click.echo(
         f"signed by  key id {key_id}; check it with: sovstack bundle verify "
-        f"{built.tar or built.out} --pubkey {signing_key}.pub"
+        f"{(built.tar or built.out).resolve()} --pubkey {signing_key.resolve()}.pub"
     )
 
 
@@ -206,6 +207,14 @@ def _project(root: Path | None, why: str) -> Paths:
         return Paths(root or find_root())
     except FileNotFoundError as exc:
         raise UsageProblem(f"{exc}; {why}") from exc
+
+
+def _default_state(root: Path | None) -> Path:
+    """The install record's place: the checkout's (or --root's), else the site's or the user's."""
+    checkout = None
+    with contextlib.suppress(FileNotFoundError):
+        checkout = Paths(root or find_root()).state
+    return state.default_path(checkout, is_root=os.geteuid() == 0, home=Path.home())
 
 
 @bundle.command("verify")
@@ -222,7 +231,10 @@ def _project(root: Path | None, why: str) -> Paths:
     "state_file",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="The record of the last bundle installed (default: ROOT/.sovstack/bundle-installed.json).",
+    help=(
+        "The record of the last bundle installed (default: .sovstack/bundle-installed.json"
+        " in a checkout; elsewhere /var/lib/sovstack/ as root, else ~/.local/state/sovstack/)."
+    ),
 )
 @click.option(
     "--force/--no-force", default=False, help="Accept a bundle older than the last one installed."
@@ -248,8 +260,7 @@ def verify_(
     """
     public = signing.load_public(pubkey)
     if state_file is None:
-        paths = _project(root, "give --state FILE, the record of the last bundle installed")
-        state_file = paths.state / "bundle-installed.json"
+        state_file = _default_state(root)
     installed = state.read(state_file)
     source = open_source(bundle_path)
     with contextlib.closing(source):

@@ -147,6 +147,12 @@ def _streamed(
     return Finished(code, "\n".join(lines), "", "\n".join(tail)), expired.is_set()
 
 
+def _tail_of(out: str, err: str) -> str:
+    # Both streams: a tool often says what failed on one and why on the other (apt
+    # names the missing dependency on stdout and ends with 'E: ...' on stderr).
+    return _tail("\n".join(part for part in (out.rstrip(), err.rstrip()) if part))
+
+
 def _captured(
     proc: subprocess.Popen[str], stdin: str | None, timeout: float | None
 ) -> tuple[Finished, bool]:
@@ -155,5 +161,5 @@ def _captured(
     except subprocess.TimeoutExpired:
         proc.kill()
         out, err = proc.communicate()
-        return Finished(proc.returncode, out, err, _tail(err or out)), True
-    return Finished(proc.returncode, out, err, _tail(err or out)), False
+        return Finished(proc.returncode, out, err, _tail_of(out, err)), True
+    return Finished(proc.returncode, out, err, _tail_of(out, err)), False

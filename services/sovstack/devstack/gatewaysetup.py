@@ -2,7 +2,9 @@
 the audit keys, and its settings file.
 
 Made once per state folder and kept: a restarted dev stack keeps its CA (so
-clients keep trusting it) and its audit keys (so its log stays verifiable).
+clients keep trusting it), the gateway's certificate (until it is within 30
+days of expiry, its names change or the CA is replaced) and its audit keys (so
+its log stays verifiable).
 """
 
 from __future__ import annotations
@@ -17,9 +19,11 @@ from sovstack.audit import generate_signing_key, generate_site_key
 from sovstack.audit.keys import public_key_path
 from sovstack.core import keyfiles
 from sovstack.devstack.realm import GATEWAY_AUDIENCE
-from sovstack.pki import init_ca, issue
+from sovstack.pki import init_ca, issue_unless_current
 
-__all__ = ["GatewayFiles", "prepare_gateway"]
+__all__ = ["GATEWAY_NAMES", "GatewayFiles", "prepare_gateway"]
+
+GATEWAY_NAMES = ["127.0.0.1", "localhost"]  # the names the dev gateway's certificate holds
 
 
 @dataclass(frozen=True)
@@ -36,7 +40,8 @@ def prepare_gateway(
     pki = state / "pki"
     if not (pki / "ca.pem").is_file():
         init_ca(pki, "sovstack dev site CA")
-    issue(pki, "gateway", ["127.0.0.1", "localhost"], overwrite=True)  # fresh each start
+    # Kept across restarts; issued again only near expiry, for other names or another CA.
+    issue_unless_current(pki, "gateway", GATEWAY_NAMES)
     keys = state / "keys"
     keys.mkdir(parents=True, exist_ok=True)
     signing, site = keys / "audit-signing.key", keys / "site.key"

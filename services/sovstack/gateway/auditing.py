@@ -6,6 +6,11 @@ For every request: one record when it is decided (``accepted`` or
 must be durable before anything is sent upstream: if the log cannot take it,
 the request fails with 503 and nothing reaches a model (fail closed).
 
+A gateway killed mid-request (SIGKILL, power loss) leaves ``accepted``
+records with no end. At the next start, before any request is taken,
+:meth:`Auditor.close_abandoned` closes each with an ``aborted`` record whose
+``error`` is ``gateway_restart``, so every accepted request has an end.
+
 Content is never recorded unless the decision's ``store_content`` obligation
 asks for it, and then only encrypted under the site key. ``prompt_sha256`` is
 the SHA-256 of the request body exactly as received and ``completion_sha256``
@@ -22,11 +27,16 @@ import anyio
 
 from sovstack.audit import AuditError, AuditLog, build_record, encrypt_content
 from sovstack.audit import Decision as RecordedDecision
+from sovstack.audit.entries import decode_entry
+from sovstack.audit.segments import Scanner
 from sovstack.gateway.auth import Subject
 from sovstack.gateway.authz import Decision
 from sovstack.gateway.errors import Unavailable
 
-__all__ = ["Auditor", "RequestContext"]
+__all__ = ["GATEWAY_RESTART", "Auditor", "RequestContext"]
+
+GATEWAY_RESTART = "gateway_restart"  # the error of an aborted record written at start-up
+_ENDS = frozenset({"completed", "aborted", "error"})
 
 
 @dataclass
@@ -125,6 +135,45 @@ class Auditor:
             error=error, content=content,
         )  # fmt: skip
         return await self._append(record)
+
+    async def close_abandoned(self) -> list[str]:
+        """Close every ``accepted`` request the log holds no end for; the ids closed, in order.
+
+        Call it once at start, before any request is taken (the log is then
+        this process's alone, so what it holds is all there is). Each gets an
+        ``aborted`` record with the accepted one's who, what and decision,
+        ``error`` ``gateway_restart`` and no status. Raises
+        :class:`AuditError` if one cannot be made durable: the gateway must not start.
+        """
+        opened = await anyio.to_thread.run_sync(_abandoned, self.log)
+        for accepted in opened:
+            await self.log.append(
+                build_record(
+                    request_id=accepted["request_id"], event="aborted", route=accepted["route"],
+                    subject=accepted["subject"], client=accepted["client"],
+                    roles=accepted["roles"], site=accepted["site"],
+                    data_classification=accepted["data_classification"],
+                    model=accepted["model"], decision=_recorded(accepted["decision"]),
+                    prompt_sha256=accepted["prompt_sha256"], error=GATEWAY_RESTART,
+                )
+            )  # fmt: skip
+        return [r["request_id"] for r in opened]
+
+
+def _abandoned(log: AuditLog) -> list[dict[str, Any]]:
+    """The ``accepted`` records of ``log`` with no end record after them, oldest first."""
+    opened: dict[str, dict[str, Any]] = {}
+    for _, data, _ in Scanner(log.directory):
+        record = decode_entry(data)[2]
+        if record["event"] == "accepted":
+            opened[record["request_id"]] = record
+        elif record["event"] in _ENDS:
+            opened.pop(record["request_id"], None)
+    return list(opened.values())
+
+
+def _recorded(decision: dict[str, Any] | None) -> RecordedDecision | None:
+    return RecordedDecision(**decision) if decision is not None else None
 
 
 def _int(usage: dict[str, Any] | None, key: str) -> int | None:

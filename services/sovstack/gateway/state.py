@@ -11,6 +11,7 @@ client; one audit log. Nothing here is a module-level global.
 from __future__ import annotations
 
 import hashlib
+import logging
 import ssl
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -30,6 +31,8 @@ from sovstack.gateway.metrics import Metrics
 from sovstack.gateway.upstreams import Pool
 
 __all__ = ["GatewayState"]
+
+_log = logging.getLogger(__name__)
 
 
 def _verify(settings: Settings) -> ssl.SSLContext | bool:
@@ -107,6 +110,12 @@ class GatewayState:
                 s, metrics, upstream=upstream, idp=idp, jwks=jwks, policy=policy, pool=pool,
                 auditor=Auditor(log, site_key),
             )  # fmt: skip
+            abandoned = await state.auditor.close_abandoned()  # before any request is taken
+            if abandoned:
+                _log.warning(
+                    "closed %d request(s) a previous gateway left in flight: %s",
+                    len(abandoned), ", ".join(abandoned[:10]),
+                )  # fmt: skip
             await jwks.refresh()  # a Keycloak that is down now is retried on demand
             opened.push_async_callback(pool.stop)
             await pool.start()

@@ -5,6 +5,6 @@ Keycloak, OPA and the replicas). Keys are ECDSA P-256 and written with mode
 0600; certificates are PEM. Nothing here talks to any network.
 """
 
-from sovstack.pki.ca import PkiError, init_ca, issue
+from sovstack.pki.ca import PkiError, init_ca, issue, issue_unless_current
 
-__all__ = ["PkiError", "init_ca", "issue"]
+__all__ = ["PkiError", "init_ca", "issue", "issue_unless_current"]

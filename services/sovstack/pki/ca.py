@@ -7,6 +7,7 @@ import ipaddress
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
@@ -14,9 +15,11 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from sovstack.core import keyfiles
 from sovstack.core.errors import SovstackError
 
-__all__ = ["PkiError", "init_ca", "issue"]
+__all__ = ["RENEW_WITHIN", "PkiError", "init_ca", "issue", "issue_unless_current"]
 
 CA_CERT, CA_KEY = "ca.pem", "ca.key"
+# A certificate that expires sooner than this is issued again rather than kept.
+RENEW_WITHIN = dt.timedelta(days=30)
 _CA_USAGE = x509.KeyUsage(
     digital_signature=True, key_cert_sign=True, crl_sign=True,
     content_commitment=False, key_encipherment=False, data_encipherment=False,
@@ -117,3 +120,36 @@ def issue(
     _write_key(key_path, key, overwrite)
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     return cert_path, key_path
+
+
+def _current(directory: Path, name: str, sans: list[str]) -> bool:
+    """True if ``NAME.pem``/``NAME.key`` exist, pair up, name exactly ``sans``, were
+    signed by the CA now in ``directory`` and stay valid for longer than ``RENEW_WITHIN``."""
+    try:
+        cert = x509.load_pem_x509_certificate((directory / f"{name}.pem").read_bytes())
+        ca_cert = x509.load_pem_x509_certificate((directory / CA_CERT).read_bytes())
+        key = serialization.load_pem_private_key(
+            keyfiles.read_private(directory / f"{name}.key", "server key", error=PkiError), None
+        )
+        names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        cert.verify_directly_issued_by(ca_cert)
+    except (OSError, ValueError, TypeError, PkiError, x509.ExtensionNotFound, InvalidSignature):
+        return False  # missing, unreadable, unsafe, or not signed by the CA now in the folder
+    return (
+        set(names) == {_san(s) for s in sans}
+        and key.public_key() == cert.public_key()
+        and cert.not_valid_after_utc - _now() > RENEW_WITHIN
+    )
+
+
+def issue_unless_current(directory: Path, name: str, sans: list[str]) -> bool:
+    """Keep ``NAME.pem``/``NAME.key`` if still current (see :func:`_current`), else issue anew.
+
+    Returns True if a certificate was issued. So a restarted service keeps its
+    certificate (clients that pinned it keep working) until it is about to
+    expire, its names change, or the CA is replaced.
+    """
+    if _current(directory, name, sans):
+        return False
+    issue(directory, name, sans, overwrite=True)
+    return True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import queue
 import subprocess
 import sys
@@ -217,3 +218,56 @@ def test_the_witness_command_accepts_extensions_and_refuses_rewrites(
     refused = run("witness", directory, "--pubkey", pub_path, "--state", state)
     assert refused.exit_code == 1
     assert "copy refused" in refused.output and "first bad index: 2" in refused.output
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["verify", "{dir}", "--pubkey", "{pub}"],
+        ["export", "{dir}"],
+        ["prove", "{dir}", "--pubkey", "{pub}", "--request-id", "req-000001"],
+        ["tail", "{dir}", "--no-follow"],
+        ["witness", "{dir}", "--pubkey", "{pub}", "--state", "{witness}"],
+    ],
+)
+def test_a_folder_that_is_not_a_log_is_a_usage_error(
+    args: list[str], pub_path: Path, tmp_path: Path
+) -> None:
+    folder = tmp_path / "not-a-log"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("hello")
+    values = {"dir": folder, "pub": pub_path, "witness": tmp_path / "witness"}
+    result = run(*(a.format(**values) for a in args))
+    assert result.exit_code == 2, result.output
+    assert f"{folder} is not an audit log" in result.output
+    assert "exported" not in result.output and "Traceback" not in result.output
+
+
+def test_a_log_whose_checkpoints_file_was_removed_fails_verification(
+    make_log: LogMaker, pub_path: Path
+) -> None:
+    directory = make_log(4)
+    (directory / "checkpoints").unlink()
+    result = run("verify", directory, "--pubkey", pub_path)
+    assert result.exit_code == 1, result.output
+    assert "has entries but no checkpoints file" in result.output
+
+
+@pytest.mark.parametrize("command", [["export"], ["tail", "-n", "50", "--no-follow"]])
+def test_a_reader_that_goes_away_ends_the_output_quietly(
+    command: list[str], make_log: LogMaker
+) -> None:
+    directory = make_log(30)
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader has gone before the first line, as `| head -0` does
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "sovstack.cli", "audit", command[0], str(directory),
+             *command[1:]],
+            cwd=ROOT, stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=60,
+        )  # fmt: skip
+    finally:
+        os.close(write_end)
+    assert done.returncode == 0, done.stderr
+    assert "Broken pipe" not in done.stderr and "Traceback" not in done.stderr
+    assert "Exception ignored" not in done.stderr

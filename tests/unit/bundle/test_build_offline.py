@@ -7,11 +7,14 @@ tests/integration/bundle/.
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from sovstack.cli import cli
+from tests.unit.bundle.test_cli import _elsewhere
 from tests.unit.bundle.test_models import write_safetensors
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -31,8 +34,22 @@ NETWORKED = [
 ]
 
 
+def _the_printed_hint_verifies_from_elsewhere(
+    output: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The build's last line names a command; it verifies, run as printed outside the checkout."""
+    hint = output.splitlines()[-1].split("check it with: ", 1)[1]
+    argv = shlex.split(hint)
+    assert argv[:3] == ["sovstack", "bundle", "verify"]
+    with monkeypatch.context() as m:
+        _elsewhere(tmp_path, m)
+        verified = CliRunner().invoke(cli, argv[1:])
+    assert verified.exit_code == 0, verified.output
+    assert verified.output.splitlines()[-1].startswith("VERIFIED   ")
+
+
 def test_a_models_only_bundle_builds_verifies_and_rebuilds_the_same(
-    tmp_path: Path, key: Path
+    tmp_path: Path, key: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     model = tmp_path / "m"
     model.mkdir()
@@ -91,6 +108,7 @@ def test_a_models_only_bundle_builds_verifies_and_rebuilds_the_same(
             ],
         )
         assert verified.exit_code == 0, verified.output
+    _the_printed_hint_verifies_from_elsewhere(first.output, tmp_path, monkeypatch)
     second = CliRunner().invoke(cli, args)
     assert second.exit_code == 0, second.output
     again = json.loads((out / "manifest.json").read_text())

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
+import tarfile
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
 
+from sovstack.bundle import state
 from sovstack.cli import cli
 from tests.unit.bundle.conftest import flip_byte, make_bundle
 from tests.unit.bundle.test_models import write_safetensors
@@ -175,14 +178,48 @@ def test_build_will_not_replace_a_folder_that_is_not_a_bundle(
     assert (tmp_path / "out" / "precious.txt").read_text() == "keep me"
 
 
-def test_verify_outside_a_checkout_asks_for_the_state_file(
-    bundle_dir: Path, key: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def _elsewhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Run from a folder outside any checkout, with a home and a site folder of the test's own.
+
+    Returns where the install record is expected: the site's folder as root, else the user's.
+    """
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setattr(state, "SITE_DIR", tmp_path / "site")
+    if os.geteuid() == 0:
+        return tmp_path / "site" / "bundle-installed.json"
+    return tmp_path / "home" / ".local" / "state" / "sovstack" / "bundle-installed.json"
+
+
+def test_verify_outside_a_checkout_needs_only_the_bundle_and_the_key(
+    key: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.chdir(tmp_path)
-    result = _run("bundle", "verify", bundle_dir, "--pubkey", f"{key}.pub")
-    assert result.exit_code == 2
-    assert "is not inside a sovstack checkout" in result.output
-    assert "give --state FILE" in result.output
+    new, old = tmp_path / "new", tmp_path / "old"
+    make_bundle(new, key, version="2.0.0")
+    make_bundle(old, key, version="1.9.0")
+    record = _elsewhere(tmp_path, monkeypatch)
+    recorded = _run("bundle", "verify", new, "--pubkey", f"{key}.pub", "--record")
+    assert recorded.exit_code == 0, recorded.output
+    assert f"recorded   2.0.0 as installed in {record}" in recorded.output
+    refused = _run("bundle", "verify", old, "--pubkey", f"{key}.pub")
+    assert refused.exit_code == 1, refused.output
+    assert "older than the bundle installed last (2.0.0" in refused.output
+
+
+def test_the_default_record_place_is_the_checkout_then_the_site_then_the_user() -> None:
+    home = Path("/home/op")
+    checkout = Path("/src/sovstack/.sovstack")
+    assert state.default_path(checkout, is_root=True, home=home) == (
+        checkout / "bundle-installed.json"
+    )
+    assert state.default_path(None, is_root=True, home=home) == Path(
+        "/var/lib/sovstack/bundle-installed.json"
+    )
+    assert state.default_path(None, is_root=False, home=home) == Path(
+        "/home/op/.local/state/sovstack/bundle-installed.json"
+    )
 
 
 def test_recording_the_same_bundle_again_leaves_the_record_as_it_is(
@@ -197,3 +234,40 @@ def test_recording_the_same_bundle_again_leaves_the_record_as_it_is(
     assert again.exit_code == 0
     assert "unchanged  2.0.0 is already recorded as installed" in again.output
     assert state.read_bytes() == before
+
+
+def _tar_of(folder: Path, out: Path) -> Path:
+    with tarfile.open(out, "w") as tar:
+        for path in sorted(folder.rglob("*")):
+            tar.add(path, arcname=str(path.relative_to(folder)), recursive=False)
+    return out
+
+
+def test_verify_of_a_folder_or_tar_that_is_not_a_bundle_exits_2(tmp_path: Path, key: Path) -> None:
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    (folder / "holiday.jpg").write_bytes(b"\xff\xd8\xff" + bytes(100))
+    for given in (folder, _tar_of(folder, tmp_path / "photos.tar")):
+        result = _verify(given, key, tmp_path / "state.json")
+        assert result.exit_code == 2, result.output
+        assert f"{given} is not a bundle: it has no manifest.json and no manifest.sig" in (
+            result.output
+        )
+        assert "Traceback" not in result.output
+
+
+def test_verify_of_a_file_that_is_not_a_tar_exits_2(tmp_path: Path, key: Path) -> None:
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a tar at all\n" * 40)
+    result = _verify(notes, key, tmp_path / "state.json")
+    assert result.exit_code == 2, result.output
+    assert "is not a readable tar file" in result.output
+
+
+def test_verify_of_a_bundle_without_its_manifest_exits_1(
+    bundle_dir: Path, key: Path, tmp_path: Path
+) -> None:
+    (bundle_dir / "manifest.json").unlink()  # still a bundle (signed), but not intact
+    result = _verify(bundle_dir, key, tmp_path / "state.json")
+    assert result.exit_code == 1, result.output
+    assert "manifest.json: missing" in result.output

@@ -284,3 +284,28 @@ async def test_remembered_tokens_are_bounded(
         await verifier.verify(f"Bearer {token}")
     assert len(verifier._verified) == 3
     assert tokens[0] not in verifier._verified and tokens[-1] in verifier._verified
+
+
+@pytest.mark.parametrize("missing", ["exp", "iat", "sub"])
+async def test_deny_a_token_without_a_required_claim(verifier: TokenVerifier, missing: str) -> None:
+    message = await _refused(verifier, _token(_claims(**{missing: None})))
+    assert missing in message
+
+
+async def test_deny_a_token_with_an_empty_kid(verifier: TokenVerifier) -> None:
+    assert "names no signing key" in await _refused(verifier, _token(kid=""))
+
+
+async def test_deny_a_token_whose_header_is_not_json(verifier: TokenVerifier) -> None:
+    assert "malformed" in await _refused(verifier, f"bm90IGpzb24.{_b64(_claims())}.c2ln")
+
+
+async def test_claims_of_the_wrong_type_are_dropped_and_client_id_is_a_fallback(
+    verifier: TokenVerifier,
+) -> None:
+    claims = _claims(azp=None, client_id="quality-lab", site=["plant-a"], clearance=3,
+                     groups=["/plant-a/line-1", 5])  # fmt: skip
+    subject = await verifier.verify(f"Bearer {_token(claims)}")
+    assert subject.client_id == "quality-lab"
+    assert (subject.site, subject.clearance) == (None, None)
+    assert subject.groups == ("/plant-a/line-1",)

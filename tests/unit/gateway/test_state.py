@@ -11,8 +11,12 @@ import httpx
 import pytest
 from aiohttp import web
 
-from sovstack.audit import LogStateError, generate_signing_key
-from sovstack.gateway.authz import PolicyClient
+from sovstack.audit import AuditLog, LogStateError, generate_signing_key, load_signing_key
+from sovstack.audit.entries import decode_entry
+from sovstack.audit.segments import Scanner
+from sovstack.gateway.auditing import Auditor, RequestContext
+from sovstack.gateway.auth import Subject
+from sovstack.gateway.authz import Decision, PolicyClient
 from sovstack.gateway.config import Settings
 from sovstack.gateway.endpoints import parse_opa_url
 from sovstack.gateway.metrics import Metrics
@@ -109,3 +113,23 @@ async def test_every_client_is_closed_when_the_gateway_stops(
     async with GatewayState.open(_settings(tmp_path, tmp_path / "audit"), Metrics()) as state:
         assert state.auditor.log.writable() and not any(_closed(c) for c in made)
     assert len(made) == 3 and all(_closed(c) for c in made)
+
+
+async def test_the_gateway_closes_what_a_killed_one_left_in_flight_when_it_starts(
+    tmp_path: Path,
+) -> None:
+    settings = _settings(tmp_path, tmp_path / "audit")
+    key = load_signing_key(settings.audit_signing_key)
+    log = AuditLog.open(settings.audit_dir, key, settings.audit_origin)
+    ctx = RequestContext("in-flight", "/v1/completions")
+    ctx.subject = Subject("alice", "line-monitor", ("operator",), "plant-a", None)
+    ctx.decision = Decision(True, ("ok",))
+    await Auditor(log, None).decided(ctx)
+    log.close()
+    async with GatewayState.open(settings, Metrics()):
+        pass
+    ends = [
+        decode_entry(data)[2] for _, data, _ in Scanner(settings.audit_dir)
+        if decode_entry(data)[2]["event"] == "aborted"
+    ]  # fmt: skip
+    assert [(r["request_id"], r["error"]) for r in ends] == [("in-flight", "gateway_restart")]

@@ -107,6 +107,7 @@ def update_problems(output: str) -> list[str]:
         for line in output.splitlines()
         if line.startswith(("W: Failed to fetch", "E: ", "W: GPG error", "Err:"))
         or "is not signed" in line
+        or "NO_PUBKEY" in line
     ]
 
 
