@@ -71,7 +71,7 @@ policy-test: venv ## Rego: opa fmt, opa check --strict, regal lint, opa test (10
 
 # promtool (tests/unit/prometheus checks the alert rules): Debian's prometheus package,
 # unpacked into .cache/promtool rather than installed (installing starts a Prometheus).
-promtool:
+promtool: ## Unpack Debian's promtool into .cache/promtool (the alert rules' tests), unless installed
 	@command -v promtool >/dev/null || test -x .cache/promtool/usr/bin/promtool || { \
 		apt-get update -q >/dev/null && tmp=$$(mktemp -d) && \
 		(cd $$tmp && apt-get download -q prometheus) && mkdir -p .cache/promtool && \
