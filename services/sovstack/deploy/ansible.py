@@ -21,7 +21,7 @@ from pathlib import Path
 
 from sovstack.deploy.errors import DeployError
 
-__all__ = ["Progress", "Recap", "Run", "require_success", "run_playbook"]
+__all__ = ["Progress", "Recap", "Run", "require_success", "run_playbook", "tool"]
 
 Echo = Callable[[str], None]
 
@@ -106,7 +106,7 @@ class Progress:
             self.pending = f"{self.task}: {text}" if self.task else text
 
 
-def _tool(name: str) -> str:
+def tool(name: str) -> str:
     """An Ansible command from the same virtualenv as this sovstack."""
     beside = Path(sys.executable).parent / name
     return str(beside) if beside.exists() else name
@@ -130,7 +130,7 @@ def run_playbook(
     with os.fdopen(fd, "w") as out:
         json.dump(extra_vars, out, indent=1, sort_keys=True)
     argv = [
-        _tool("ansible-playbook"),
+        tool("ansible-playbook"),
         str(root / playbook),
         "-i",
         str(inventory),

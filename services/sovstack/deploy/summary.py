@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from sovstack.deploy.ansible import _tool
+from sovstack.deploy.ansible import tool
 
 __all__ = ["roles_by_host"]
 
@@ -37,7 +37,7 @@ def _role_name(role: Any) -> str:
 def roles_by_host(root: Path, inventory: Path) -> dict[str, tuple[str, list[str]]]:
     """Each host of ``inventory``: its address and, in order, the roles site.yml gives it."""
     listed = subprocess.run(
-        [_tool("ansible-inventory"), "-i", str(inventory), "--list"],
+        [tool("ansible-inventory"), "-i", str(inventory), "--list"],
         cwd=root,
         check=True,
         capture_output=True,
