@@ -57,6 +57,12 @@ VARIANTS: dict[str, tuple[list[str], dict[str, Any]]] = {
     "gateway (all off)": (["--no-auth", "--no-policy", "--no-audit"], {}),
 }
 CLIENT = "line-monitor"
+# The load comes from one client: no rate limit may cut it short.
+_BENCH_SETTINGS: dict[str, Any] = {
+    "rate_limit_per_client": 1e9,
+    "rate_limit_burst": 10**9,
+    "log_level": "warning",
+}
 
 
 @dataclass
@@ -134,13 +140,48 @@ def _gateway(stack: ExitStack, state: Path, name: str, variant: tuple[list[str],
         "id": DEV_REPLICA, "model": launches.VLLM_MODEL_NAME, "url": upstream_url,
         "site": DEV_SITE, "jurisdiction": "DE", "hosting": "on-prem"}])  # fmt: skip
     config = yaml.safe_load(files.config.read_text())
-    config |= {"rate_limit_per_client": 1e9, "rate_limit_burst": 10**9, "log_level": "warning"}
-    config |= overrides
+    config |= _BENCH_SETTINGS | overrides
     files.config.write_text(yaml.safe_dump(config))
     launch = Launch(
         name=name, port=port, ready_url=f"https://127.0.0.1:{port}/readyz", ca_file=files.ca_file,
         argv=[sys.executable, str(Path(__file__).with_name("gateway_variant.py")),
               "--config", str(files.config), *flags],
+    )  # fmt: skip
+    return Started(f"https://127.0.0.1:{port}", files.ca_file,
+                   _start(stack, launch, state / "gateway.log"))  # fmt: skip
+
+
+def _baseline_tree(root: Path, ref: str, work: Path) -> Path:
+    """The gateway's code as it was at ``ref`` (``git archive``), to measure beside today's."""
+    tree = work / "baseline"
+    tree.mkdir()
+    archive = subprocess.run(
+        ["git", "-C", str(root), "archive", "--format=tar", ref, "services"],
+        capture_output=True, check=True, timeout=120,
+    ).stdout  # fmt: skip
+    subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True, timeout=120)
+    return tree
+
+
+def _baseline(stack: ExitStack, state: Path, tree: Path, issuer: str, opa_url: str,
+              upstream_url: str) -> Started:  # fmt: skip
+    """The gateway (all on) from ``tree``, with only the settings that code knows."""
+    env = {"PYTHONPATH": str(tree / "services")}
+    known = set(json.loads(subprocess.run(
+        [sys.executable, "-c", "import json; from sovstack.gateway.config import Settings; "
+         "print(json.dumps(sorted(Settings.model_fields)))"],
+        capture_output=True, text=True, check=True, timeout=60, env={**os.environ, **env},
+    ).stdout))  # fmt: skip
+    port = services.free_port()
+    files = prepare_gateway(state, port, issuer, opa_url, [{
+        "id": DEV_REPLICA, "model": launches.VLLM_MODEL_NAME, "url": upstream_url,
+        "site": DEV_SITE, "jurisdiction": "DE", "hosting": "on-prem"}])  # fmt: skip
+    config = yaml.safe_load(files.config.read_text()) | _BENCH_SETTINGS
+    files.config.write_text(yaml.safe_dump({k: v for k, v in config.items() if k in known}))
+    launch = Launch(
+        name="baseline", port=port, ready_url=f"https://127.0.0.1:{port}/readyz",
+        ca_file=files.ca_file, env=env,
+        argv=[sys.executable, "-m", "sovstack.cli", "gateway", "--config", str(files.config)],
     )  # fmt: skip
     return Started(f"https://127.0.0.1:{port}", files.ca_file,
                    _start(stack, launch, state / "gateway.log"))  # fmt: skip
@@ -209,6 +250,11 @@ def main() -> None:
         "--variant", action="append", choices=sorted(VARIANTS), dest="variants",
         help="measure only these gateway variants (repeatable; default: all)",
     )  # fmt: skip
+    parser.add_argument(
+        "--baseline", metavar="REF",
+        help="also measure the gateway (all on) as it was at this git ref, side by side "
+             "(e.g. main before a change): the row 'gateway (all on) @REF'",
+    )  # fmt: skip
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is missing: apt-get install wrk (make bench-gateway installs it)")
@@ -222,6 +268,7 @@ def main() -> None:
     with ExitStack() as stack:
         stack.callback(shutil.rmtree, work, True)
         clients = realm.demo_clients()
+        baseline_tree = _baseline_tree(root, args.baseline, work) if args.baseline else work
         kc_port, opa_port, vllm_port, stub_port = (services.free_port() for _ in range(4))
         echo(f"starting Keycloak, OPA (signed bundle) and the upstreams ({args.upstream}) ...")
         want_vllm = args.upstream in ("both", "vllm")
@@ -259,6 +306,15 @@ def main() -> None:
                                variant, issuer, opa_url, upstream_url)
                 for i, (name, variant) in enumerate(variants.items())
             }  # fmt: skip
+            if args.baseline:
+                gateways[f"gateway (all on) @{args.baseline}"] = _baseline(
+                    stack,
+                    work / upstream.split()[0] / "baseline",
+                    baseline_tree,
+                    issuer,
+                    opa_url,
+                    upstream_url,
+                )
             for started in gateways.values():
                 services.wait_ready(started.running)
             token = _token(issuer, next(c for c in clients if c.client_id == CLIENT))
