@@ -80,7 +80,6 @@ class Settings(BaseSettings):
     # Seconds a decision is reused for an identical input (0: ask OPA every time).
     # While on, a decision may outlive a policy change or OPA itself by this long.
     decision_cache_ttl_s: float = Field(default=0.0, ge=0.0, le=60.0)
-    default_data_classification: str | None = None
 
     # --- audit
     audit_dir: Path

@@ -129,6 +129,10 @@ class GatewayState:
             await self.auditor.decided(ctx, reasons=["the policy service was unavailable"])
             raise
         ctx.decision = decision
+        if decision.data_classification is not None:
+            # The record shows the classification the policy judged by (the
+            # header's, or the client's default when there was none).
+            ctx.classification = decision.data_classification
         self.metrics.decisions.labels("allow" if decision.allow else "deny").inc()
         return decision
 
