@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import socket
@@ -402,3 +403,20 @@ def test_deny_declaring_data_below_the_clients_floor_with_403_and_record_why(
     assert records[0]["data_classification"] == "public"
     assert records[0]["decision"]["allow"] is False
     assert any("at least internal" in r for r in records[0]["decision"]["reasons"])
+
+
+def test_deny_a_forged_token_without_copying_its_header_into_the_record(
+    gateway: Gateway,
+) -> None:
+    def b64(value: object) -> str:
+        return base64.urlsafe_b64encode(json.dumps(value).encode()).rstrip(b"=").decode()
+
+    header = {"alg": "X" * 4000 + "\u2028", "kid": "k", "typ": "JWT"}
+    forged = f"{b64(header)}.{b64({})}.c2ln"
+    with gateway.client(forged) as client:
+        response = client.post("/v1/chat/completions", json=CHAT)
+    assert response.status_code == 401
+    assert "XXXX" not in response.text
+    records = gateway.records_of(response.headers["x-request-id"])
+    assert [r["event"] for r in records] == ["denied"]
+    assert "XXXX" not in json.dumps(records[0])
