@@ -28,7 +28,9 @@ _kind := object.get(input, ["action", "kind"], null)
 #   words an auditor reads), the obligations the gateway must keep
 #   (store_content: keep the prompt and completion encrypted in the audit log;
 #   max_tokens: cap the answer, or null), and the ids of the offered replicas
-#   the request may go to (empty when denied).
+#   the request may go to (empty when denied), and the data classification
+#   the decision used (the one sent, or the client's default; null when none),
+#   which the gateway records as the request's classification.
 # entrypoint: true
 # custom:
 #   controls:
@@ -43,6 +45,7 @@ decision := {
 		"max_tokens": access.max_tokens,
 	},
 	"allowed_replicas": allowed_replicas,
+	"data_classification": classification.used,
 }
 
 # METADATA
@@ -50,7 +53,8 @@ decision := {
 # description: |
 #   Listing the models needs a role that allows it. Any other request needs a
 #   role that allows this kind of request on this model, a known
-#   classification the caller's clearance covers, a model approved for it,
+#   classification no lower than the client's floor and covered by the
+#   caller's clearance, a model approved for it,
 #   and at least one offered replica that may take it.
 # scope: document
 default allow := false
@@ -63,6 +67,7 @@ allow if {
 allow if {
 	_kind != "models"
 	access.granted
+	classification.above_floor
 	classification.cleared
 	placement.model_approved
 	count(placement.eligible) > 0
@@ -100,8 +105,9 @@ allowed_replicas := sort(placement.eligible) if {
 # description: |
 #   The models GET /v1/models lists for this caller: every declared model the
 #   decision would allow it to use for some kind of request its roles allow,
-#   with the classification it sent (or the default). When it sent none and
-#   there is no default, a model is listed if some classification would do.
+#   with the classification it sent, or else its client's default. When it
+#   sent none and there is no default, a model is listed if some
+#   classification it may declare would do.
 # entrypoint: true
 # custom:
 #   controls:

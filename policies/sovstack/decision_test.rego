@@ -123,10 +123,40 @@ test_deny_an_unknown_classification if {
 	d.allowed_replicas == []
 }
 
-test_deny_a_missing_classification if {
+test_allow_a_missing_classification_as_the_clients_default if {
 	d := sovstack.decision with input as _chat(_line_monitor, "tiny-llama", null, ["gpu-1"])
+	d.allow
+	d.data_classification == "internal"
+	d.allowed_replicas == ["gpu-1"]
+}
+
+test_allow_process_engineering_without_a_classification_to_have_its_content_kept if {
+	d := sovstack.decision with input as _chat(_process_engineering, "ops-llama-8b", null, ["gpu-2"])
+	d.allow
+	d.data_classification == "confidential"
+	d.obligations.store_content
+}
+
+test_deny_a_missing_classification_from_a_client_the_data_gives_no_default if {
+	subject := object.union(_line_monitor, {"client_id": "unlisted-app"})
+	d := sovstack.decision with input as _chat(subject, "tiny-llama", null, ["gpu-1"])
 	not d.allow
+	d.data_classification == null
 	count(d.reasons) == 1
+}
+
+test_deny_line_monitor_declaring_its_data_public if {
+	d := sovstack.decision with input as _chat(_line_monitor, "tiny-llama", "public", ["gpu-1"])
+	not d.allow
+	d.data_classification == "public"
+	d.allowed_replicas == []
+	count(d.reasons) == 1
+}
+
+test_deny_an_unlisted_client_declaring_its_data_public if {
+	subject := object.union(_line_monitor, {"client_id": "unlisted-app"})
+	d := sovstack.decision with input as _chat(subject, "tiny-llama", "public", ["gpu-1"])
+	not d.allow
 }
 
 test_deny_export_controlled_data_to_every_model if {
@@ -147,6 +177,7 @@ test_deny_an_empty_input_with_a_full_decision_object if {
 	d.allow == false
 	d.allowed_replicas == []
 	d.obligations == {"store_content": false, "max_tokens": null}
+	d.data_classification == null
 	count(d.reasons) > 0
 }
 
@@ -170,9 +201,18 @@ test_allow_each_caller_to_see_the_models_it_may_use if {
 	sovstack.visible_models == ["tiny-llama"] with input as _listing(_quality_lab, "restricted")
 }
 
-test_allow_a_caller_without_a_classification_to_see_the_models_some_classification_allows if {
+test_allow_a_caller_without_a_classification_to_see_the_models_its_default_allows if {
 	sovstack.visible_models == ["tiny-llama"] with input as _listing(_line_monitor, null)
 	sovstack.visible_models == ["ops-llama-8b", "tiny-llama"] with input as _listing(_quality_lab, null)
+	sovstack.visible_models == ["ops-llama-8b"] with input as _listing(_process_engineering, null)
+		with data.plant.models["tiny-llama"].max_classification as "internal"
+}
+
+test_allow_an_unlisted_caller_to_see_the_models_some_classification_it_may_declare_allows if {
+	unlisted := object.union(_line_monitor, {"client_id": "unlisted-app"})
+	sovstack.visible_models == ["tiny-llama"] with input as _listing(unlisted, null)
+	sovstack.visible_models == [] with input as _listing(unlisted, null)
+		with data.plant.classification_floor as "confidential"
 }
 
 test_deny_audit_office_every_model if {

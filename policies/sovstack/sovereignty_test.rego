@@ -5,7 +5,9 @@ import data.sovstack
 # The sovereignty matrix: every classification x caller site x replica, the
 # whole decision, for a caller whose roles and clearance allow everything else,
 # so that only where the data may go decides. Written out cell by cell: a
-# change to the policy data that moves any cell fails here.
+# change to the policy data that moves any cell fails here. No classification
+# floor applies: the floor is the classification package's test, not where
+# data may go.
 _classifications := ["public", "internal", "confidential", "restricted", "export-controlled"]
 
 _caller_sites := ["plant-a", "plant-b"]
@@ -56,6 +58,7 @@ test_allow_the_sovereignty_matrix_cells_that_may_be_processed if {
 	count(_allowed_cells) == 19
 	every cell in _allowed_cells {
 		d := sovstack.decision with input as _cell_input(cell) with time.now_ns as _matrix_time
+			with data.plant.classification_floor as null
 		d.allowed_replicas == [cell[2]]
 	}
 }
@@ -64,6 +67,7 @@ test_deny_the_sovereignty_matrix_cells_that_may_not_be_processed if {
 	count(_all_cells - _allowed_cells) == 21
 	every cell in _all_cells - _allowed_cells {
 		d := sovstack.decision with input as _cell_input(cell) with time.now_ns as _matrix_time
+			with data.plant.classification_floor as null
 		d.allow == false
 		d.allowed_replicas == []
 	}

@@ -8,6 +8,8 @@ integration tests never skip and never stand in a fake.
 
 from __future__ import annotations
 
+import dataclasses
+import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +37,10 @@ class Served:
 class KeycloakServed(Served):
     issuer: str
     clients: tuple[realm.DemoClient, ...]
+    # A master-realm admin client (Keycloak's bootstrap admin), for tests that
+    # change the realm the way an administrator would (rotating keys).
+    admin_client_id: str = ""
+    admin_secret: str = ""
 
     def client(self, client_id: str) -> realm.DemoClient:
         return next(c for c in self.clients if c.client_id == client_id)
@@ -42,18 +48,24 @@ class KeycloakServed(Served):
     def token(self, client_id: str) -> str:
         """A client-credentials access token for one of the demo clients."""
         client = self.client(client_id)
-        response = httpx.post(
-            f"{self.issuer}/protocol/openid-connect/token",
-            data={
-                "grant_type": "client_credentials",
-                "client_id": client.client_id,
-                "client_secret": client.client_secret,
-            },
-            trust_env=False,
+        return client_credentials_token(self.issuer, client.client_id, client.client_secret)
+
+    def admin_token(self) -> str:
+        return client_credentials_token(
+            f"{self.url}/realms/master", self.admin_client_id, self.admin_secret
         )
-        response.raise_for_status()
-        token: str = response.json()["access_token"]
-        return token
+
+
+def client_credentials_token(issuer: str, client_id: str, secret: str) -> str:
+    """An access token from the realm ``issuer`` for a confidential client."""
+    response = httpx.post(
+        f"{issuer}/protocol/openid-connect/token",
+        data={"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret},
+        trust_env=False,
+    )
+    response.raise_for_status()
+    token: str = response.json()["access_token"]
+    return token
 
 
 def _serve(launch: Launch, log: Path) -> Iterator[services.Running]:
@@ -104,6 +116,12 @@ def keycloak_server(
         realm.render_realm(project_paths.realm_template, clients),
         realm.REALM,
     )
+    admin_id, admin_secret = "sovstack-test-admin", secrets.token_urlsafe(32)
+    launch = dataclasses.replace(launch, env={
+        **launch.env,
+        "KC_BOOTSTRAP_ADMIN_CLIENT_ID": admin_id,
+        "KC_BOOTSTRAP_ADMIN_CLIENT_SECRET": admin_secret,
+    })  # fmt: skip
     for running in _serve(launch, work / "keycloak.log"):
         url = f"http://127.0.0.1:{port}"
         yield KeycloakServed(
@@ -111,6 +129,8 @@ def keycloak_server(
             log=running.log,
             issuer=f"{url}/realms/{realm.REALM}",
             clients=tuple(clients),
+            admin_client_id=admin_id,
+            admin_secret=admin_secret,
         )
 
 

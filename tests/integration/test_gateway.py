@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import socket
@@ -348,3 +349,74 @@ def test_content_is_kept_encrypted_only_when_the_policy_says_so(
     ][-1]
     assert "Summarise the log" in opened["content"]["prompt"]["text"]
     assert opened["content"]["completion"]["text"]
+
+
+def test_allow_the_openai_sdk_with_no_classification_header_as_the_clients_default(
+    gateway: Gateway, keycloak_server: KeycloakServed
+) -> None:
+    # The SDK as a plant application uses it: the token as the API key, nothing else.
+    sdk = openai.OpenAI(
+        base_url=f"{gateway.url}/v1",
+        api_key=keycloak_server.token("line-monitor"),
+        http_client=gateway.client(),
+        max_retries=0,
+    )
+    raw = sdk.chat.completions.with_raw_response.create(
+        model=VLLM_MODEL_NAME,
+        messages=CHAT["messages"],
+        max_tokens=2,  # type: ignore[arg-type]
+    )
+    reply = raw.parse()
+    assert reply.usage is not None and reply.usage.completion_tokens == 2
+    records = gateway.records_of(raw.headers["x-request-id"], count=2)
+    assert [r["event"] for r in records] == ["accepted", "completed"]
+    # The classification the policy judged by (line-monitor's default) is what is recorded.
+    assert {r["data_classification"] for r in records} == {"internal"}
+
+
+def test_a_clients_default_decides_what_is_kept(
+    gateway: Gateway, keycloak_server: KeycloakServed
+) -> None:
+    # process-engineering's data is confidential unless it says otherwise: kept, encrypted.
+    with gateway.client(keycloak_server.token("process-engineering")) as client:
+        response = client.post("/v1/chat/completions", json=CHAT | {"max_tokens": 2})
+    assert response.status_code == 200, response.text
+    records = gateway.records_of(response.headers["x-request-id"], count=2)
+    assert records[-1]["data_classification"] == "confidential"
+    assert records[-1]["decision"]["obligations"]["store_content"] is True
+    assert records[-1]["content"]["prompt"]["alg"] == "AES-256-GCM"
+
+
+def test_deny_declaring_data_below_the_clients_floor_with_403_and_record_why(
+    gateway: Gateway, keycloak_server: KeycloakServed, vllm_server: Served
+) -> None:
+    before = upstream_calls(vllm_server.url)
+    sdk = _sdk(gateway, keycloak_server.token("line-monitor"), classification="public")
+    with pytest.raises(openai.PermissionDeniedError) as caught:
+        sdk.chat.completions.create(model=VLLM_MODEL_NAME, messages=CHAT["messages"])  # type: ignore[arg-type]
+    assert upstream_calls(vllm_server.url) == before
+    error = caught.value.response.json()["error"]
+    assert error["code"] == "policy_denied"
+    assert "may not declare its data public" in error["message"]
+    records = gateway.records_of(caught.value.response.headers["x-request-id"])
+    assert [r["event"] for r in records] == ["denied"]
+    assert records[0]["data_classification"] == "public"
+    assert records[0]["decision"]["allow"] is False
+    assert any("at least internal" in r for r in records[0]["decision"]["reasons"])
+
+
+def test_deny_a_forged_token_without_copying_its_header_into_the_record(
+    gateway: Gateway,
+) -> None:
+    def b64(value: object) -> str:
+        return base64.urlsafe_b64encode(json.dumps(value).encode()).rstrip(b"=").decode()
+
+    header = {"alg": "X" * 4000 + "\u2028", "kid": "k", "typ": "JWT"}
+    forged = f"{b64(header)}.{b64({})}.c2ln"
+    with gateway.client(forged) as client:
+        response = client.post("/v1/chat/completions", json=CHAT)
+    assert response.status_code == 401
+    assert "XXXX" not in response.text
+    records = gateway.records_of(response.headers["x-request-id"])
+    assert [r["event"] for r in records] == ["denied"]
+    assert "XXXX" not in json.dumps(records[0])

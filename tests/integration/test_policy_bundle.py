@@ -118,22 +118,40 @@ def test_plant_b_restricted_data_does_not_go_to_a_plant_a_replica(opa: OpaServed
     assert result["obligations"] == {"store_content": True, "max_tokens": 2048}
 
 
-@pytest.mark.parametrize("classification", ["top-secret", None])
-def test_an_unknown_or_missing_classification_is_refused(
-    opa: OpaServed, classification: str | None
+@pytest.mark.parametrize(
+    ("client_id", "classification"),
+    [("line-monitor", "top-secret"), ("line-monitor", "public"), ("unlisted-app", None)],
+)
+def test_an_unknown_missing_or_below_the_floor_classification_is_refused(
+    opa: OpaServed, client_id: str, classification: str | None
 ) -> None:
-    body = _chat("line-monitor", ["operator"], "plant-a", "internal",
+    body = _chat(client_id, ["operator"], "plant-a", "internal",
                  data_classification=classification)  # fmt: skip
     result = _ask(opa, "decision", body)["result"]
     assert result["allow"] is False
     assert result["allowed_replicas"] == []
+    assert result["data_classification"] == classification
+
+
+def test_a_missing_classification_is_the_clients_default(opa: OpaServed) -> None:
+    body = _chat("line-monitor", ["operator"], "plant-a", "internal", data_classification=None)
+    result = _ask(opa, "decision", body)["result"]
+    assert result["allow"] is True
+    assert result["data_classification"] == "internal"
 
 
 def test_a_malformed_input_still_gets_a_whole_denied_decision(opa: OpaServed) -> None:
     result = _ask(opa, "decision", {"subject": "nobody"})["result"]
     assert result["allow"] is False
-    assert set(result) == {"allow", "reasons", "obligations", "allowed_replicas"}
+    assert set(result) == {
+        "allow",
+        "reasons",
+        "obligations",
+        "allowed_replicas",
+        "data_classification",
+    }
     assert result["obligations"] == {"store_content": False, "max_tokens": None}
+    assert result["data_classification"] is None
 
 
 def test_visible_models_follow_the_same_rules(opa: OpaServed) -> None:

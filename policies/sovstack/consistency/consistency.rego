@@ -4,12 +4,16 @@
 #   The mistakes a person editing policies/data/ can make that the decision
 #   rules would otherwise quietly read as "grants nothing" or "never
 #   expires": a name that refers to nothing declared, a date that does not
-#   parse, two classifications with the same rank. `sovstack policy bundle`
+#   parse, two classifications with the same rank, a client whose default
+#   classification is below its floor (every request it sends without one
+#   would be refused). `sovstack policy bundle`
 #   refuses to build while `problems` is not empty.
 # custom:
 #   controls:
 #     - nist_800_53_rev5/AC-3
 package sovstack.consistency
+
+import data.sovstack.classification
 
 # The kinds of request the gateway asks about (its contract, not plant data).
 _kinds := {"chat", "completions", "embeddings", "models"}
@@ -72,9 +76,33 @@ problems contains msg if {
 }
 
 problems contains msg if {
-	some setting in ["classification_when_missing", "clearance_when_missing"]
+	some setting in ["classification_when_missing", "classification_floor", "clearance_when_missing"]
 	value := data.plant[setting]
 	value != null
 	not data.plant.classifications[value]
 	msg := sprintf("%v is %v, which is not a declared classification", [setting, value])
+}
+
+problems contains msg if {
+	some name, client in data.plant.clients
+	some setting in ["default_classification", "min_classification"]
+	value := object.get(client, setting, null)
+	value != null
+	not data.plant.classifications[value]
+	msg := sprintf("client %v: %v %v is not a declared classification", [name, setting, value])
+}
+
+problems contains msg if {
+	some name, _ in data.plant.clients
+	usual := classification.default_for(name)
+	lowest := classification.lowest_for(name)
+	data.plant.classifications[usual].rank < data.plant.classifications[lowest].rank
+	msg := sprintf("client %v: its default classification %v is below its floor %v", [name, usual, lowest])
+}
+
+problems contains msg if {
+	usual := data.plant.classification_when_missing
+	lowest := data.plant.classification_floor
+	data.plant.classifications[usual].rank < data.plant.classifications[lowest].rank
+	msg := sprintf("classification_when_missing %v is below classification_floor %v", [usual, lowest])
 }

@@ -49,4 +49,25 @@ test_deny_two_classifications_of_the_same_rank if {
 test_deny_a_default_that_is_not_a_declared_classification if {
 	count(consistency.problems) == 1 with data.plant.classification_when_missing as "normal"
 	count(consistency.problems) == 1 with data.plant.clearance_when_missing as "basic"
+	count(consistency.problems) == 1 with data.plant.classification_floor as "lowish"
+}
+
+test_deny_a_client_naming_an_undeclared_classification if {
+	clients := {"lab": {"default_classification": "normal", "min_classification": "internal"}}
+	count(consistency.problems) == 1 with data.plant.clients as clients
+	count(consistency.problems) == 1 with data.plant.clients as {"lab": {"min_classification": "lowish"}}
+}
+
+test_deny_a_client_whose_default_is_below_its_floor if {
+	clients := {"lab": {"default_classification": "internal", "min_classification": "confidential"}}
+	count(consistency.problems) == 1 with data.plant.clients as clients
+	count(consistency.problems) == 1 with data.plant.clients as {"lab": {"default_classification": "public"}}
+}
+
+test_allow_a_client_that_sets_only_what_it_needs if {
+	consistency.problems == set() with data.plant.clients as {"lab": {"description": "no default, plant-wide floor"}}
+}
+
+test_deny_a_plant_wide_default_below_the_plant_wide_floor if {
+	count(consistency.problems) == 1 with data.plant.classification_when_missing as "public"
 }

@@ -1,16 +1,17 @@
 """Authenticate a bearer token: a Keycloak-issued JWT, verified locally.
 
-Keys come from the realm's JWKS through :class:`JwksCache`: cached, refetched
-when a token names an unknown ``kid`` (at most once per floor interval, so a
-flood of forged kids cannot hammer Keycloak), and still used while Keycloak
-is down. Nothing on the request path calls Keycloak unless a kid is unknown.
+Keys come from the realm's JWKS through :class:`~sovstack.gateway.jwks.JwksCache`
+(refreshed on a schedule and on an unknown ``kid``; see there).
 
 A token is accepted only if all hold: the header's ``alg`` is in the
-asymmetric allowlist and matches the key's type; its ``kid`` names a JWKS key;
-the signature verifies; ``iss`` is exactly the issuer; ``aud`` contains the
-gateway's audience; ``exp``, ``nbf`` and ``iat`` hold within a small leeway;
-the payload ``typ`` is ``Bearer``. ``jku``, ``x5u``, ``jwk`` and ``x5c``
-headers are never followed: keys come from the configured JWKS only.
+asymmetric allowlist, matches the key's type and, when the JWK names its own
+``alg``, is that one; its ``kid`` names a JWKS key; the signature verifies;
+``iss`` is exactly the issuer; ``aud`` contains the gateway's audience;
+``exp``, ``nbf`` and ``iat`` hold within a small leeway; the payload ``typ``
+is ``Bearer``. ``jku``, ``x5u``, ``jwk`` and ``x5c`` headers are never
+followed: keys come from the configured JWKS only. Nothing read from an
+unverified token is copied into a refusal's message (which the audit record
+keeps) except through :func:`shown`, bounded and escaped.
 
 A token that passed all of this is remembered (by its exact text, bounded)
 until it expires, so that a client sending the same token again costs a dict
@@ -20,19 +21,33 @@ once it has expired, or once its key is no longer in the realm's JWKS.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
 import jwt
 
 from sovstack.gateway.errors import Unauthenticated
+from sovstack.gateway.jwks import JwksCache, RealmKey
 
-__all__ = ["JwksCache", "Subject", "TokenVerifier"]
+__all__ = ["Subject", "TokenVerifier", "shown"]
 
 _KTY_FOR_ALG = {"RS": "RSA", "PS": "RSA", "ES": "EC", "Ed": "OKP"}
+
+# The most characters of a refusal's detail that reach a message or a record.
+SHOWN_LIMIT = 120
+
+
+def shown(text: str, limit: int = SHOWN_LIMIT) -> str:
+    """``text`` as it may appear in a message: ASCII, escaped, at most ``limit`` characters.
+
+    For anything an unverified token (or a library reading one) put into a
+    string: a 6 MB header value must not become a 6 MB audit record.
+    """
+    escaped = text[:limit].encode("ascii", "backslashreplace").decode("ascii")
+    escaped = "".join(c if c.isprintable() else "?" for c in escaped)
+    cut = len(text) > limit or len(escaped) > limit
+    return escaped[:limit] + "..." if cut else escaped
 
 
 @dataclass(frozen=True)
@@ -58,58 +73,11 @@ class Subject:
         }
 
 
-class JwksCache:
-    """The realm's signing keys by kid, fetched from its JWKS URL."""
-
-    def __init__(self, client: httpx.AsyncClient, url: str, refetch_floor_s: float) -> None:
-        self._client = client
-        self._url = url
-        self._floor = refetch_floor_s
-        self._keys: dict[str, jwt.PyJWK] = {}
-        # Refetches for unknown kids are spaced by the floor; the first is never delayed.
-        self._refetched_at = float("-inf")
-        self._lock = asyncio.Lock()
-
-    @property
-    def has_keys(self) -> bool:
-        return bool(self._keys)
-
-    async def refresh(self) -> bool:
-        """Fetch the JWKS now; keep the old keys if Keycloak cannot be reached."""
-        async with self._lock:
-            return await self._fetch()
-
-    async def _fetch(self) -> bool:
-        try:
-            response = await self._client.get(self._url)
-            response.raise_for_status()
-            keyset = jwt.PyJWKSet.from_dict(response.json())
-        except (httpx.HTTPError, ValueError, jwt.PyJWTError):
-            return False
-        self._keys = {k.key_id: k for k in keyset.keys if k.key_id and k.public_key_use != "enc"}
-        return True
-
-    def current(self, kid: str) -> jwt.PyJWK | None:
-        """The key ``kid`` names in the JWKS as last fetched (no fetch)."""
-        return self._keys.get(kid)
-
-    async def key(self, kid: str) -> jwt.PyJWK | None:
-        found = self._keys.get(kid)
-        if found is not None:
-            return found
-        async with self._lock:
-            # Another request may have refetched while this one waited.
-            if kid not in self._keys and time.monotonic() - self._refetched_at >= self._floor:
-                self._refetched_at = time.monotonic()
-                await self._fetch()
-            return self._keys.get(kid)
-
-
 @dataclass(frozen=True)
 class _Verified:
     subject: Subject
     kid: str
-    key: jwt.PyJWK  # the very key object: any refetch of the JWKS makes new ones
+    key: RealmKey  # the very key object: a refetch that changes or drops the key makes a new one
     expires: float
 
 
@@ -148,8 +116,12 @@ class TokenVerifier:
         except jwt.PyJWTError as exc:
             raise Unauthenticated("the bearer token is malformed", code="invalid_token") from exc
         alg = header.get("alg")
-        if alg not in self._algorithms:
-            raise Unauthenticated(f"token algorithm {alg!r} is not accepted", code="invalid_token")
+        if not isinstance(alg, str) or alg not in self._algorithms:
+            # The value itself is never echoed: it is the sender's, unbounded.
+            raise Unauthenticated(
+                f"the token's algorithm is not one of {', '.join(self._algorithms)}",
+                code="invalid_token",
+            )
         kid = header.get("kid")
         if not isinstance(kid, str) or not kid:
             raise Unauthenticated("the token names no signing key (kid)", code="invalid_token")
@@ -158,14 +130,14 @@ class TokenVerifier:
             raise Unauthenticated(
                 "the token's signing key is not the realm's", code="invalid_token"
             )
-        if _KTY_FOR_ALG.get(alg[:2]) != key.key_type:
+        if _KTY_FOR_ALG.get(alg[:2]) != key.jwk.key_type or key.alg not in (None, alg):
             raise Unauthenticated(
                 "the token's algorithm does not fit its key", code="invalid_token"
             )
         try:
             claims: dict[str, Any] = jwt.decode(
                 token,
-                key=key.key,
+                key=key.jwk.key,
                 algorithms=[alg],
                 issuer=self._issuer,
                 audience=self._audience,
@@ -177,7 +149,10 @@ class TokenVerifier:
         except jwt.ImmatureSignatureError as exc:
             raise Unauthenticated("the token is not valid yet", code="invalid_token") from exc
         except jwt.PyJWTError as exc:
-            raise Unauthenticated(f"the token was refused: {exc}", code="invalid_token") from exc
+            # PyJWT's messages may carry header values (an unknown 'crit' extension).
+            raise Unauthenticated(
+                f"the token was refused: {shown(str(exc))}", code="invalid_token"
+            ) from exc
         if claims.get("typ") != "Bearer":
             raise Unauthenticated("the token is not an access token", code="invalid_token")
         return _Verified(_subject(claims), kid, key, float(claims["exp"]))

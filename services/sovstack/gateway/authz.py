@@ -3,9 +3,11 @@
 The policy's contract (policies/, ``data.sovstack.decision``) takes the
 subject, the action, the model, the data classification, the candidate
 replicas and the request's own limits, and returns ``allow``, ``reasons``,
-``obligations`` and ``allowed_replicas``. An undefined result or a malformed
-one is a deny (403); OPA unreachable, failing or slower than the timeout is
-:class:`Unavailable` (503). Either way nothing reaches a model.
+``obligations``, ``allowed_replicas`` and ``data_classification`` (the one it
+judged by: the one sent, or the client's default; the audit record shows this
+one). An undefined result or a malformed one is a deny (403); OPA unreachable,
+failing or slower than the timeout is :class:`Unavailable` (503). Either way
+nothing reaches a model.
 
 A decision cache is off by default; when on, it is keyed on the whole input,
 so two requests share a decision only if everything the policy saw is equal.
@@ -18,6 +20,7 @@ never cached: each waiter gets it, and the next request asks again.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import json
 import time
@@ -42,6 +45,8 @@ class Decision:
     obligations: dict[str, Any] = field(default_factory=dict)
     allowed_replicas: tuple[str, ...] = ()
     revision: str | None = None
+    # The classification the policy judged the request by; None when it had none.
+    data_classification: str | None = None
 
     @property
     def store_content(self) -> bool:
@@ -67,11 +72,13 @@ def _parse(result: Any) -> Decision:
     reasons = result.get("reasons")
     obligations = result.get("obligations")
     replicas = result.get("allowed_replicas")
+    classification = result.get("data_classification")
     return Decision(
         allow=result["allow"],
         reasons=tuple(str(r) for r in reasons) if isinstance(reasons, list) else (),
         obligations=obligations if isinstance(obligations, dict) else {},
         allowed_replicas=tuple(str(r) for r in replicas) if isinstance(replicas, list) else (),
+        data_classification=classification if isinstance(classification, str) else None,
     )
 
 
@@ -158,10 +165,7 @@ class PolicyClient:
         # provenance: OPA names the bundle revision that made this decision.
         answer = await self._query(self._decision_path, input_, {"provenance": True})
         decision = _parse(answer.get("result"))
-        return Decision(
-            decision.allow, decision.reasons, decision.obligations, decision.allowed_replicas,
-            revision=_revision(answer.get("provenance")),
-        )  # fmt: skip
+        return dataclasses.replace(decision, revision=_revision(answer.get("provenance")))
 
     async def visible_models(self, input_: dict[str, Any]) -> list[str]:
         result = (await self._query(self._models_path, input_)).get("result")

@@ -71,6 +71,11 @@ class Settings(BaseSettings):
     # The CA that signed Keycloak's and the upstreams' certificates (None: system CAs).
     ca_file: Path | None = None
 
+    # --- identity
+    # Seconds between scheduled JWKS fetches: a key removed from the realm stops
+    # verifying within this long (while Keycloak answers).
+    jwks_refresh_interval_s: float = Field(default=300.0, gt=0.0)
+
     # --- authorization
     # scheme://host[:port][/path], honoured as given; plain http on loopback only.
     opa_url: str
@@ -80,7 +85,6 @@ class Settings(BaseSettings):
     # Seconds a decision is reused for an identical input (0: ask OPA every time).
     # While on, a decision may outlive a policy change or OPA itself by this long.
     decision_cache_ttl_s: float = Field(default=0.0, ge=0.0, le=60.0)
-    default_data_classification: str | None = None
 
     # --- audit
     audit_dir: Path

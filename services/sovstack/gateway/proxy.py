@@ -139,9 +139,8 @@ async def handle_inference(request: Request, kind: str) -> Response:
     state: GatewayState = request.app.state.gateway
     ctx = RequestContext(request_id=request.state.request_id, route=request.url.path)
     await authenticate(state, request, ctx)
-    ctx.classification = request.headers.get(CLASSIFICATION_HEADER) or (
-        state.settings.default_data_classification
-    )
+    # As declared; the policy decides the default when absent (GatewayState.decide).
+    ctx.classification = request.headers.get(CLASSIFICATION_HEADER) or None
     try:
         body = await _json_body(request)
         # The digest of the request exactly as received: a caller can recompute it.

@@ -5,7 +5,9 @@ no proxy from the environment, and the site CA: an ``aiohttp.ClientSession``
 for the vLLM replicas (httpx's connection pool scans every pooled connection on
 each request, which capped the gateway near 110 requests/s at 64 in flight on
 two cores; see bench/), an ``httpx.AsyncClient`` for Keycloak's JWKS; one OPA
-client; one audit log. Nothing here is a module-level global.
+client; one audit log; the background tasks that probe the replicas and
+refresh the realm's keys, stopped when the state closes. Nothing here is a
+module-level global.
 """
 
 from __future__ import annotations
@@ -22,10 +24,11 @@ import httpx
 
 from sovstack.audit import AuditLog, load_signing_key, load_site_key
 from sovstack.gateway.auditing import Auditor, RequestContext
-from sovstack.gateway.auth import JwksCache, TokenVerifier
+from sovstack.gateway.auth import TokenVerifier
 from sovstack.gateway.authz import Decision, PolicyClient
 from sovstack.gateway.config import Settings
 from sovstack.gateway.errors import GatewayError
+from sovstack.gateway.jwks import JwksCache
 from sovstack.gateway.limits import RateLimiter
 from sovstack.gateway.metrics import Metrics
 from sovstack.gateway.upstreams import Pool
@@ -105,7 +108,10 @@ class GatewayState:
             log = AuditLog.open(s.audit_dir, load_signing_key(s.audit_signing_key), s.audit_origin)
             opened.push_async_callback(log.aclose)
             pool = Pool(list(s.upstreams), upstream, s.health_interval_s)
-            jwks = JwksCache(idp, s.jwks_url, s.jwks_refetch_floor_s)
+            jwks = JwksCache(
+                idp, s.jwks_url, refetch_floor_s=s.jwks_refetch_floor_s,
+                refresh_interval_s=s.jwks_refresh_interval_s,
+            )  # fmt: skip
             state = cls(
                 s, metrics, upstream=upstream, idp=idp, jwks=jwks, policy=policy, pool=pool,
                 auditor=Auditor(log, site_key),
@@ -117,6 +123,8 @@ class GatewayState:
                     len(abandoned), ", ".join(abandoned[:10]),
                 )  # fmt: skip
             await jwks.refresh()  # a Keycloak that is down now is retried on demand
+            opened.push_async_callback(jwks.stop)
+            jwks.start()
             opened.push_async_callback(pool.stop)
             await pool.start()
             yield state
@@ -129,6 +137,10 @@ class GatewayState:
             await self.auditor.decided(ctx, reasons=["the policy service was unavailable"])
             raise
         ctx.decision = decision
+        if decision.data_classification is not None:
+            # The record shows the classification the policy judged by (the
+            # header's, or the client's default when there was none).
+            ctx.classification = decision.data_classification
         self.metrics.decisions.labels("allow" if decision.allow else "deny").inc()
         return decision
 
@@ -144,7 +156,9 @@ class GatewayState:
 
     async def readiness(self) -> dict[str, bool]:
         return {
-            "jwks": self.jwks.has_keys or await self.jwks.refresh(),
+            # An on-demand fetch, spaced by the floor: a /readyz flood costs
+            # Keycloak one fetch per floor interval at most.
+            "jwks": self.jwks.has_keys or await self.jwks.refetch(),
             "policy": await self.policy.healthy(),
             "audit": self.auditor.log.writable(),
             "upstream": self.pool.any_healthy(),

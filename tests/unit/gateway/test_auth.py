@@ -15,8 +15,9 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from sovstack.gateway.auth import JwksCache, TokenVerifier
+from sovstack.gateway.auth import TokenVerifier, shown
 from sovstack.gateway.errors import Unauthenticated
+from sovstack.gateway.jwks import JwksCache
 
 ISSUER = "https://idp.plant.test/realms/plant"
 AUDIENCE = "sovstack-gateway"
@@ -31,9 +32,9 @@ REALM_KEY = _rsa()
 FOREIGN_KEY = _rsa()
 
 
-def _jwk(key: rsa.RSAPrivateKey, kid: str) -> dict[str, Any]:
+def _jwk(key: rsa.RSAPrivateKey, kid: str, alg: str | None = "RS256") -> dict[str, Any]:
     jwk: dict[str, Any] = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key()))
-    return jwk | {"kid": kid, "use": "sig", "alg": "RS256"}
+    return jwk | {"kid": kid, "use": "sig"} | ({"alg": alg} if alg else {})
 
 
 class Idp:
@@ -44,6 +45,7 @@ class Idp:
         self.fetches = 0
         self.down = False
         self.other_urls: list[str] = []
+        self.document: Any = None  # when set, served instead of {"keys": keys}
 
     def handler(self, request: httpx.Request) -> httpx.Response:
         if str(request.url) != JWKS_URL:
@@ -52,7 +54,8 @@ class Idp:
         if self.down:
             raise httpx.ConnectError("keycloak is down")
         self.fetches += 1
-        return httpx.Response(200, json={"keys": self.keys})
+        document = {"keys": self.keys} if self.document is None else self.document
+        return httpx.Response(200, json=document)
 
 
 @pytest.fixture
@@ -63,7 +66,7 @@ def idp() -> Idp:
 @pytest.fixture
 async def verifier(idp: Idp) -> AsyncIterator[TokenVerifier]:
     client = httpx.AsyncClient(transport=httpx.MockTransport(idp.handler))
-    cache = JwksCache(client, JWKS_URL, refetch_floor_s=60.0)
+    cache = JwksCache(client, JWKS_URL, refetch_floor_s=60.0, refresh_interval_s=3600.0)
     assert await cache.refresh()  # as the gateway does at start-up
     yield TokenVerifier(cache, ISSUER, AUDIENCE, ["RS256", "ES256"], leeway_s=5)
     await client.aclose()
@@ -309,3 +312,158 @@ async def test_claims_of_the_wrong_type_are_dropped_and_client_id_is_a_fallback(
     assert subject.client_id == "quality-lab"
     assert (subject.site, subject.clearance) == (None, None)
     assert subject.groups == ("/plant-a/line-1",)
+
+
+# --- the JWKS on a schedule, the JWK's own alg, the refetch floor, bounded messages
+
+
+@pytest.fixture
+async def jwks_client(idp: Idp) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(transport=httpx.MockTransport(idp.handler)) as client:
+        yield client
+
+
+async def _fetched(client: httpx.AsyncClient, interval_s: float = 3600.0) -> JwksCache:
+    """A cache that has fetched the realm's keys once, as at start-up."""
+    cache = JwksCache(client, JWKS_URL, refetch_floor_s=60.0, refresh_interval_s=interval_s)
+    assert await cache.refresh()
+    return cache
+
+
+async def _until(condition: Any, timeout_s: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not await condition():
+        assert time.monotonic() < deadline, "not within the deadline"
+        await asyncio.sleep(0.01)
+
+
+async def test_deny_a_key_removed_from_the_realm_within_one_scheduled_refresh(
+    idp: Idp, jwks_client: httpx.AsyncClient
+) -> None:
+    cache = await _fetched(jwks_client, 0.2)
+    verifier = TokenVerifier(cache, ISSUER, AUDIENCE, ["RS256"], leeway_s=5)
+    token = _token()
+    await verifier.verify(f"Bearer {token}")  # remembered from here on
+    cache.start()
+    try:
+        idp.keys = [_jwk(FOREIGN_KEY, "realm-2")]  # the realm rotated realm-1 out
+        removed_at = time.monotonic()
+
+        async def refused() -> bool:
+            try:
+                await verifier.verify(f"Bearer {token}")
+            except Unauthenticated:
+                return True
+            return False
+
+        await _until(refused)
+        assert time.monotonic() - removed_at < 0.2 + 1.0  # one interval, and some slack
+        # No token named an unknown kid: the schedule alone dropped the key.
+        assert (await verifier.verify(f"Bearer {_token(key=FOREIGN_KEY, kid='realm-2')}")).sub
+    finally:
+        await cache.stop()
+    fetches = idp.fetches
+    await asyncio.sleep(0.5)
+    assert idp.fetches == fetches  # stopped: no more fetches
+
+
+async def test_allow_remembered_tokens_across_a_refresh_that_changes_nothing(
+    idp: Idp, jwks_client: httpx.AsyncClient
+) -> None:
+    cache = await _fetched(jwks_client)
+    before = cache.current("realm-1")
+    assert await cache.refresh()
+    assert cache.current("realm-1") is before and idp.fetches == 2
+
+
+async def test_allow_the_old_keys_when_a_scheduled_refresh_fails(
+    idp: Idp, jwks_client: httpx.AsyncClient
+) -> None:
+    cache = await _fetched(jwks_client, 0.05)
+    verifier = TokenVerifier(cache, ISSUER, AUDIENCE, ["RS256"], leeway_s=5)
+    idp.down = True
+    cache.start()
+    try:
+        await asyncio.sleep(0.3)  # several refreshes, each failing
+        assert (await verifier.verify(f"Bearer {_token(_claims(sub='svc-9'))}")).sub == "svc-9"
+    finally:
+        await cache.stop()
+
+
+@pytest.mark.parametrize(
+    "document",
+    [{"keys": []}, {"keys": "x"}, [], {"keys": [{"kid": "k", "kty": "nope"}, 7, {"kty": "RSA"}]}],
+)
+async def test_allow_the_old_keys_when_the_jwks_has_no_usable_key(
+    idp: Idp, jwks_client: httpx.AsyncClient, document: Any
+) -> None:
+    cache = await _fetched(jwks_client)
+    idp.document = document
+    assert not await cache.refresh()
+    assert cache.current("realm-1") is not None
+
+
+async def test_deny_a_token_whose_alg_is_not_its_jwks_alg(
+    idp: Idp, jwks_client: httpx.AsyncClient
+) -> None:
+    # RS256 and PS256 both fit an RSA key; the JWK names RS384, so neither may use it.
+    idp.keys = [_jwk(REALM_KEY, "realm-1", alg="RS384")]
+    cache = await _fetched(jwks_client)
+    verifier = TokenVerifier(cache, ISSUER, AUDIENCE, ["RS256", "RS384", "PS256"], leeway_s=5)
+    for alg in ("RS256", "PS256"):
+        assert "does not fit its key" in await _refused(verifier, _token(alg=alg))
+    assert (await verifier.verify(f"Bearer {_token(alg='RS384')}")).sub == "svc-1"
+
+
+async def test_allow_any_fitting_alg_for_a_jwk_that_names_none(
+    idp: Idp, jwks_client: httpx.AsyncClient
+) -> None:
+    idp.keys = [_jwk(REALM_KEY, "realm-1", alg=None)]
+    cache = await _fetched(jwks_client)
+    verifier = TokenVerifier(cache, ISSUER, AUDIENCE, ["RS256", "PS256"], leeway_s=5)
+    for alg in ("RS256", "PS256"):
+        token = _token(_claims(sub=alg), alg=alg)
+        assert (await verifier.verify(f"Bearer {token}")).sub == alg
+
+
+async def test_on_demand_fetches_share_one_floor(idp: Idp, jwks_client: httpx.AsyncClient) -> None:
+    cache = JwksCache(jwks_client, JWKS_URL, refetch_floor_s=60.0, refresh_interval_s=3600.0)
+    idp.down = True
+    assert not await cache.refresh()  # start-up, with Keycloak down
+    results = [await cache.refetch() for _ in range(20)]  # a /readyz flood
+    assert results == [False] * 20
+    idp.down = False
+    assert await cache.key("unknown") is None  # within the floor: no fetch either
+    assert not cache.has_keys and idp.fetches == 0
+
+
+async def test_the_first_on_demand_fetch_is_not_delayed(
+    idp: Idp, jwks_client: httpx.AsyncClient
+) -> None:
+    cache = JwksCache(jwks_client, JWKS_URL, refetch_floor_s=60.0, refresh_interval_s=3600.0)
+    assert await cache.refetch() and idp.fetches == 1
+    assert await cache.refetch() and idp.fetches == 1  # within the floor: what it holds
+
+
+@pytest.mark.parametrize(
+    "header",
+    [{"alg": "A" * 6_000_000}, {"alg": "\u2028<script>\x00" * 1000}, {"alg": ["RS256"]},
+     {"alg": {"x": 1}}, {"crit": ["e" * 100_000], "e" * 100_000: 1}],
+    ids=["6MB", "control-characters", "list", "object", "crit"],
+)  # fmt: skip
+async def test_deny_odd_header_values_without_echoing_them(
+    verifier: TokenVerifier, header: dict[str, Any]
+) -> None:
+    forged = (
+        f"{_b64({'typ': 'JWT', 'kid': 'realm-1', 'alg': 'RS256'} | header)}.{_b64(_claims())}.c2ln"
+    )
+    message = await _refused(verifier, forged)
+    assert len(message) < 200
+    assert "AAAA" not in message and "<script>" not in message and "eeee" not in message
+
+
+def test_shown_is_bounded_ascii_and_printable() -> None:
+    assert shown("plain words") == "plain words"
+    assert shown("x" * 500) == "x" * 120 + "..."
+    assert shown("a\u2028b\x00c\n") == "a\\u2028b?c?"
+    assert len(shown("\u00e9" * 500)) == 123 and shown("\u00e9" * 500).isascii()

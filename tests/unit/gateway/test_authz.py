@@ -89,7 +89,7 @@ async def decide(opa: Opa, input_: dict[str, Any], ttl: float = 0.0) -> Any:
 
 ALLOW = {
     "result": {"allow": True, "reasons": ["ok"], "obligations": {"max_tokens": 64},
-               "allowed_replicas": ["gpu-1"]},
+               "allowed_replicas": ["gpu-1"], "data_classification": "internal"},
     "provenance": {"bundles": {"sovstack": {"revision": "0.1.0+abc"}}},
 }  # fmt: skip
 
@@ -101,6 +101,7 @@ async def test_allow_carries_reasons_obligations_replicas_and_revision(opa: Opa)
     assert decision.reasons == ("ok",)
     assert decision.max_tokens_cap == 64 and not decision.store_content
     assert decision.revision == "0.1.0+abc"
+    assert decision.data_classification == "internal"
     assert opa.asked == [DECISION]
     assert opa.bodies == [{"input": {"model": "m", "subject": {"roles": ["operator"]}}}]
     assert [{k: v.lower() for k, v in q.items()} for q in opa.queries] == [{"provenance": "true"}]
@@ -116,13 +117,15 @@ async def test_the_whole_decision_path_is_asked(opa: Opa) -> None:
 
 async def test_odd_fields_of_an_allow_are_dropped_not_trusted(opa: Opa) -> None:
     opa.answers = [{
-        "result": {"allow": True, "reasons": "ok", "obligations": [1], "allowed_replicas": "a"},
+        "result": {"allow": True, "reasons": "ok", "obligations": [1], "allowed_replicas": "a",
+                   "data_classification": ["internal"]},
         "provenance": {"bundles": {"a": "junk", "b": {"revision": "r2"}, "c": {},
                                    "d": {"revision": "r1"}}},
     }]  # fmt: skip
     decision = await decide(opa, {})
     assert decision.allow
     assert (decision.reasons, decision.obligations, decision.allowed_replicas) == ((), {}, ())
+    assert decision.data_classification is None
     assert decision.revision == "r1,r2"
 
 

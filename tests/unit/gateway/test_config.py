@@ -34,6 +34,19 @@ def test_defaults_are_safe() -> None:
     s = _settings()
     assert s.oidc_algorithms == ["RS256", "PS256", "ES256"]
     assert s.jwks_url == "http://127.0.0.1:8180/realms/plant/protocol/openid-connect/certs"
+    assert s.jwks_refresh_interval_s == 300.0  # a removed realm key verifies 5 min at most
+
+
+@pytest.mark.parametrize("interval", [0, -1])
+def test_a_jwks_refresh_interval_that_never_comes_is_refused(interval: float) -> None:
+    with pytest.raises(ValidationError, match="jwks_refresh_interval_s"):
+        _settings(jwks_refresh_interval_s=interval)
+
+
+def test_the_gateways_own_default_classification_is_gone() -> None:
+    # The policy gives each client its default: a gateway-wide one would hide a missing header.
+    with pytest.raises(ValidationError, match="default_data_classification"):
+        _settings(default_data_classification="internal")
 
 
 @pytest.mark.parametrize(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import types
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, cast
 
@@ -21,15 +22,15 @@ from sovstack.gateway.upstreams import Pool
 KEY = "k3y-for-gpu-1"
 
 
-@pytest.fixture
-async def vllm_with_key() -> AsyncIterator[tuple[str, list[str | None]]]:
+@asynccontextmanager
+async def _replica_requiring(key: str) -> AsyncIterator[tuple[str, list[str | None]]]:
     """A loopback server that, like vLLM with --api-key, refuses a missing or wrong key."""
     seen: list[str | None] = []
 
     async def handle(request: web.Request) -> web.Response:
         auth = request.headers.get("Authorization")
         seen.append(auth)
-        if auth != f"Bearer {KEY}":
+        if auth != f"Bearer {key}":
             return web.json_response({"error": "Unauthorized"}, status=401)
         return web.json_response({"ok": True})
 
@@ -40,8 +41,16 @@ async def vllm_with_key() -> AsyncIterator[tuple[str, list[str | None]]]:
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     await web.SockSite(runner, sock).start()
-    yield f"http://127.0.0.1:{sock.getsockname()[1]}", seen
-    await runner.cleanup()
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}", seen
+    finally:
+        await runner.cleanup()
+
+
+@pytest.fixture
+async def vllm_with_key() -> AsyncIterator[tuple[str, list[str | None]]]:
+    async with _replica_requiring(KEY) as served:
+        yield served
 
 
 def _key_file(tmp_path: Path, text: str, mode: int = 0o600) -> Path:
@@ -92,3 +101,30 @@ def test_an_unusable_key_file_refuses_start(tmp_path: Path, text: str, mode: int
 def test_a_missing_key_file_refuses_start(tmp_path: Path) -> None:
     with pytest.raises(KeyFileError, match="does not exist"):
         Pool([_replica("http://127.0.0.1:9", tmp_path / "none")], cast(Any, None), 60.0)
+
+
+async def test_each_replica_gets_its_own_key_and_no_other(tmp_path: Path) -> None:
+    keys = {"gpu-1": "key-of-gpu-1", "gpu-2": "key-of-gpu-2"}
+    async with (
+        _replica_requiring(keys["gpu-1"]) as (url_1, seen_1),
+        _replica_requiring(keys["gpu-2"]) as (url_2, seen_2),
+        aiohttp.ClientSession() as client,
+    ):
+        replicas = []
+        for (rid, key), url in zip(keys.items(), (url_1, url_2), strict=True):
+            key_file = tmp_path / f"{rid}.key"
+            key_file.write_text(key)
+            key_file.chmod(0o600)
+            replicas.append(Replica(id=rid, model="m", url=url, site="plant-a",
+                                    api_key_file=key_file))  # fmt: skip
+        pool = Pool(replicas, client, 60.0)
+        await pool.probe_all()
+        assert [r.healthy for r in pool.replicas] == [True, True]
+        state = types.SimpleNamespace(pool=pool, upstream=client)
+        for rid in keys:
+            ctx = RequestContext(request_id=rid, route="/v1/chat/completions", model="m")
+            response, replica = await _open(cast(Any, state), ctx, (rid,), {"model": "m"})
+            assert (response.status, replica.id) == (200, rid)
+            response.release()
+    assert seen_1 == [f"Bearer {keys['gpu-1']}"] * 2  # the probe, then the request
+    assert seen_2 == [f"Bearer {keys['gpu-2']}"] * 2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -60,7 +61,7 @@ async def test_opa_is_asked_at_the_scheme_host_port_and_path_given(
     assert seen == ["/opa-prefix/health", "/opa-prefix/v1/data/sovstack/decision"]
 
 
-def _settings(tmp_path: Path, audit_dir: Path) -> Settings:
+def _settings(tmp_path: Path, audit_dir: Path, **more: Any) -> Settings:
     key = tmp_path / "audit.key"
     generate_signing_key(key)
     return Settings(
@@ -71,6 +72,7 @@ def _settings(tmp_path: Path, audit_dir: Path) -> Settings:
         upstreams=[{"id": "r", "model": "m", "url": "http://127.0.0.1:1", "site": "a"}],
         allow_plain_http=True,
         health_interval_s=60.0,
+        **more,
     )
 
 
@@ -133,3 +135,53 @@ async def test_the_gateway_closes_what_a_killed_one_left_in_flight_when_it_start
         if decode_entry(data)[2]["event"] == "aborted"
     ]  # fmt: skip
     assert [(r["request_id"], r["error"]) for r in ends] == [("in-flight", "gateway_restart")]
+
+
+@pytest.fixture
+async def keycloak_down() -> AsyncIterator[tuple[str, list[str]]]:
+    """A loopback JWKS URL that answers 503, like a Keycloak still starting; logs each fetch."""
+    fetched: list[str] = []
+
+    async def answer(request: web.Request) -> web.Response:
+        fetched.append(request.path)
+        return web.json_response({}, status=503)
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", answer)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    try:
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}/certs", fetched
+    finally:
+        await runner.cleanup()
+
+
+async def test_a_readyz_flood_fetches_the_jwks_at_most_once_per_floor(
+    tmp_path: Path, keycloak_down: tuple[str, list[str]]
+) -> None:
+    url, fetched = keycloak_down
+    settings = _settings(tmp_path, tmp_path / "audit", oidc_jwks_url=url,
+                         jwks_refetch_floor_s=60.0)  # fmt: skip
+    async with GatewayState.open(settings, Metrics()) as state:
+        assert fetched == ["/certs"]  # at start-up
+        checks = [await state.readiness() for _ in range(50)]
+        assert all(c["jwks"] is False for c in checks)
+        assert fetched == ["/certs"] * 2  # the first /readyz fetched again; the rest waited
+
+
+async def test_the_jwks_is_refreshed_on_schedule_until_the_gateway_stops(
+    tmp_path: Path, keycloak_down: tuple[str, list[str]]
+) -> None:
+    url, fetched = keycloak_down
+    settings = _settings(tmp_path, tmp_path / "audit", oidc_jwks_url=url,
+                         jwks_refresh_interval_s=0.05)  # fmt: skip
+    async with GatewayState.open(settings, Metrics()):
+        deadline = asyncio.get_running_loop().time() + 5
+        while len(fetched) < 4:  # start-up, then three scheduled refreshes
+            assert asyncio.get_running_loop().time() < deadline
+            await asyncio.sleep(0.01)
+    assert not [t for t in asyncio.all_tasks() if t.get_name() == "jwks-refresh"]
+    stopped_at = len(fetched)
+    await asyncio.sleep(0.3)
+    assert len(fetched) == stopped_at
