@@ -88,7 +88,12 @@ def test_as_root_the_missing_packages_are_installed_and_checked_again(
         'chmod +x "$(dirname "$0")/wrk"; fi\n'
     )
     apt.chmod(0o755)
-    monkeypatch.setenv("PATH", f"{tmp_path}:/usr/bin:/bin")
+    # Only the tools the fake needs: a wrk installed on this machine must not show.
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    for tool in ("dirname", "chmod"):
+        (tools / tool).symlink_to(shutil.which(tool) or f"/usr/bin/{tool}")
+    monkeypatch.setenv("PATH", f"{tmp_path}:{tools}")
     monkeypatch.setattr("os.geteuid", lambda: 0)
     assert syspkgs.main(["bench"]) == 0
     assert (tmp_path / "calls").read_text().splitlines() == ["update -q", "install -y -q wrk"]
