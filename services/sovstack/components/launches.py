@@ -149,12 +149,22 @@ def vllm(paths: Paths, port: int, model_dir: Path | None = None) -> Launch:
         "--max-model-len", "256",
         "--dtype", "bfloat16",
         "--disable-log-stats",
+        "--disable-fastapi-docs",
+        # The vllm role's guard: with VLLM_API_KEY set, every route but /health
+        # and /metrics asks for the key (vLLM's own check covers /v1 and a few more).
+        "--middleware", "sovstack_vllm_guard.RequireApiKey",
     ]  # fmt: skip
+    guard = paths.root / "roles" / "vllm" / "files"
     return Launch(
         name="vllm",
         argv=argv,
         port=port,
-        env={**_QUIET_ENV, "VLLM_TARGET_DEVICE": "cpu", "VLLM_CPU_KVCACHE_SPACE": "1"},
+        env={
+            **_QUIET_ENV,
+            "VLLM_TARGET_DEVICE": "cpu",
+            "VLLM_CPU_KVCACHE_SPACE": "1",
+            "PYTHONPATH": str(guard),
+        },
         ready_url=f"http://{LOOPBACK}:{port}/v1/models",
         ready_timeout=300.0,
         is_ready=_serves(VLLM_MODEL_NAME),
