@@ -35,7 +35,8 @@ DISTRIBUTION = {
 ELSEWHERE = {"torch", "transformers", "tokenizers"}
 # What each extra's machine runs: (CLI modules,).
 ENTRY_POINTS = {
-    "gateway": ("sovstack.cli.gateway", "sovstack.cli.audit", "sovstack.cli.pki"),
+    "gateway": ("sovstack.cli.gateway", "sovstack.cli.audit", "sovstack.cli.pki",
+                "sovstack.cli.usage"),
     "control": ("sovstack.cli.bundle",),
     "build": ("sovstack.cli.bundle", "sovstack.cli.policy", "sovstack.cli.deps",
               "sovstack.cli.cluster"),

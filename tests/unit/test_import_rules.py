@@ -21,7 +21,13 @@ PACKAGE = Path(__file__).resolve().parents[2] / "services" / "sovstack"
 # Who may import each package, where that is limited.
 ONLY_IMPORTED_BY = {"cli": {"cli"}, "devstack": {"cli"}, "deploy": {"cli"}}
 # What each package may import, where that is limited.
-MAY_IMPORT_ONLY = {"core": set[str](), "audit": {"core"}, "pki": {"core"}}
+# usage reads the audit log alone: what it reports never comes from the gateway's memory.
+MAY_IMPORT_ONLY = {
+    "core": set[str](),
+    "audit": {"core"},
+    "pki": {"core"},
+    "usage": {"core", "audit"},
+}
 
 Graph = Mapping[str, Set[str]]
 

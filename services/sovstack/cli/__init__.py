@@ -28,6 +28,7 @@ GROUPS: dict[str, tuple[str, str]] = {
     "gateway": ("sovstack.cli.gateway", "gateway"),
     "pki": ("sovstack.cli.pki", "gateway"),
     "policy": ("sovstack.cli.policy", "build"),
+    "usage": ("sovstack.cli.usage", "gateway"),
 }
 
 

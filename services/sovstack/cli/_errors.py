@@ -1,4 +1,8 @@
-"""Turn the errors a user can act on into one clear line and a non-zero exit."""
+"""Turn the errors a user can act on into one clear line and a non-zero exit.
+
+Exit codes: 1 for a failed check (a log that does not verify: the evidence is
+printed), 2 for a usage or I/O error.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,9 @@ from typing import ParamSpec, TypeVar
 
 import click
 
-__all__ = ["UsageProblem", "friendly", "reader_may_leave"]
+from sovstack.audit import AuditError, VerificationError
+
+__all__ = ["UsageProblem", "friendly", "print_failure", "reader_may_leave", "verifying"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -62,3 +68,32 @@ def reader_may_leave() -> Iterator[None]:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         raise click.exceptions.Exit(0) from None
+
+
+def print_failure(exc: VerificationError) -> None:
+    """Say why a log does not verify: the message, the first bad index, the evidence."""
+    click.echo(f"VERIFICATION FAILED: {exc}")
+    if exc.first_bad_index is not None:
+        click.echo(f"first bad index: {exc.first_bad_index}")
+    for name, value in exc.evidence.items():
+        if "\n" in value.rstrip("\n"):
+            click.echo(f"{name}:")
+            for line in value.rstrip("\n").split("\n"):
+                click.echo(f"    {line}")
+        else:
+            click.echo(f"{name}: {value.rstrip()}")
+
+
+def verifying(func: Callable[P, R]) -> Callable[P, R]:
+    """Map verification failures to exit 1 with evidence, other audit errors to exit 2."""
+
+    @friendly(AuditError, exit_code=2)
+    @wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return func(*args, **kwargs)
+        except VerificationError as exc:
+            print_failure(exc)
+            raise click.exceptions.Exit(1) from exc
+
+    return wrapper

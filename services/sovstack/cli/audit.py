@@ -11,14 +11,12 @@ import json
 import sys
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext, suppress
-from functools import wraps
 from pathlib import Path
-from typing import ParamSpec, TextIO, TypeVar
+from typing import TextIO
 
 import click
 
 from sovstack.audit import (
-    AuditError,
     VerificationError,
     generate_signing_key,
     generate_site_key,
@@ -33,42 +31,11 @@ from sovstack.audit.keys import load_signing_key
 from sovstack.audit.verify import verify_log
 from sovstack.audit.witness import store_cosigned
 from sovstack.audit.witness import witness as witness_copy
-from sovstack.cli._errors import UsageProblem, friendly, reader_may_leave
+from sovstack.cli._errors import UsageProblem, reader_may_leave
+from sovstack.cli._errors import verifying as _guard
 from sovstack.cli._lazy import LazyGroup
 
 __all__ = ["audit"]
-
-P = ParamSpec("P")
-R = TypeVar("R")
-
-
-def _print_failure(exc: VerificationError) -> None:
-    click.echo(f"VERIFICATION FAILED: {exc}")
-    if exc.first_bad_index is not None:
-        click.echo(f"first bad index: {exc.first_bad_index}")
-    for name, value in exc.evidence.items():
-        if "\n" in value.rstrip("\n"):
-            click.echo(f"{name}:")
-            for line in value.rstrip("\n").split("\n"):
-                click.echo(f"    {line}")
-        else:
-            click.echo(f"{name}: {value.rstrip()}")
-
-
-def _guard(func: Callable[P, R]) -> Callable[P, R]:
-    """Map verification failures to exit 1 with evidence, other errors to exit 2."""
-
-    @friendly(AuditError, exit_code=2)
-    @wraps(func)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return func(*args, **kwargs)
-        except VerificationError as exc:
-            _print_failure(exc)
-            raise click.exceptions.Exit(1) from exc
-
-    return wrapper
-
 
 _log_dir = click.argument(
     "directory", type=click.Path(exists=True, file_okay=False, path_type=Path)
