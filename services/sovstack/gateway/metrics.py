@@ -1,10 +1,28 @@
-"""Prometheus metrics of the gateway, in a registry of its own (no process globals)."""
+"""Prometheus metrics of the gateway, in a registry of its own (no process globals).
+
+The Grafana dashboard (monitoring/grafana/sovstack.json) queries these names;
+tests/unit/monitoring checks every query against this registry, so a metric
+renamed here fails there. Usage and energy are counted by client, model and
+site; a request whose energy the node cannot measure adds nothing to
+``sovstack_energy_joules`` and one to ``sovstack_energy_unmeasured_requests``.
+"""
 
 from __future__ import annotations
 
+from typing import Final
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-__all__ = ["Metrics"]
+__all__ = ["STAGES", "Metrics"]
+
+# The stages of ``sovstack_stage_seconds``: authenticate (the token check), authorize (the
+# policy decision), audit (the accepted record made durable), upstream_first_byte (request
+# sent to the replica's first byte) and total (arrival to the response's last byte).
+STAGES: Final = ("authenticate", "authorize", "audit", "upstream_first_byte", "total")
+_BY_WHO: Final = ["client", "model", "site"]
+_SECONDS: Final = (
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120,
+)  # fmt: skip
 
 
 class Metrics:
@@ -39,4 +57,33 @@ class Metrics:
         self.upstream_outstanding = Gauge(
             "sovstack_upstream_outstanding", "Requests in flight to the replica.",
             ["replica"], registry=self.registry,
+        )  # fmt: skip
+        # --- usage, energy and refusals (issue 18): the dashboard's panels
+        self.stage_seconds = Histogram(
+            "sovstack_stage_seconds", "Seconds spent in each stage of a request (see STAGES).",
+            ["stage"], registry=self.registry, buckets=_SECONDS,
+        )  # fmt: skip
+        self.client_tokens = Counter(
+            "sovstack_client_tokens",
+            "Tokens by client, model, site and kind (prompt, completion).",
+            [*_BY_WHO, "kind"], registry=self.registry,
+        )  # fmt: skip
+        self.gpu_seconds = Counter(
+            "sovstack_gpu_seconds",
+            "GPU-seconds: each request's share of its replica's busy time, by client, model, site.",
+            _BY_WHO, registry=self.registry,
+        )  # fmt: skip
+        self.energy = Counter(
+            "sovstack_energy_joules",
+            "Joules apportioned to requests by tokens, where the node measures energy.",
+            _BY_WHO, registry=self.registry,
+        )  # fmt: skip
+        self.energy_unmeasured = Counter(
+            "sovstack_energy_unmeasured_requests",
+            "Requests whose energy is unknown (the node has no energy counter), by who asked.",
+            _BY_WHO, registry=self.registry,
+        )  # fmt: skip
+        self.refusals = Counter(
+            "sovstack_refusals", "Requests refused, by reason (policy, rate limit, audit...).",
+            ["reason"], registry=self.registry,
         )  # fmt: skip
