@@ -74,7 +74,10 @@ def test_html_is_one_self_contained_page_with_a_chart_and_the_checkpoint() -> No
     text = " ".join(page.text)
     assert ORIGIN in text and ROOT_HEX in text
     assert "<b>lab</b>" in text and "<b>" not in page_text  # escaped, shown as written
-    assert "(1 unknown)" in text and "(3 unknown)" in text
+    assert "(1 unknown)" in text and "(3 unknown)" in text  # some known: the sum and the rest
+    rows = page_text.split("<h2>Per group</h2>")[1].split("<tr")
+    lab = next(row for row in rows if "&lt;b&gt;lab" in row)
+    assert lab.count(">unknown<") == 4  # nothing known: no figure at all, not a zero
 
 
 def test_html_of_a_log_without_requests_says_so() -> None:

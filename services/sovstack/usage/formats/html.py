@@ -28,7 +28,12 @@ code{font-size:.85em;word-break:break-all}.u{color:#8a5a00;font-size:.85em}
 .warn{color:#8a1c1c}svg text{font:12px system-ui,sans-serif}
 """
 _PROMPT, _COMPLETION = "#3b6ea5", "#e08a2c"
-_UNITS: Final = {"gpu_seconds": "GPU-s", "energy_j": "J"}
+_HEADS: Final = {
+    "prompt_tokens": "prompt tokens",
+    "completion_tokens": "completion tokens",
+    "gpu_seconds": "GPU-seconds",
+    "energy_j": "energy (J)",
+}
 
 
 def _label(group: Group) -> str:
@@ -36,9 +41,10 @@ def _label(group: Group) -> str:
 
 
 def _figure(group: Group, name: str) -> str:
-    value = group.sums[name]
+    value, unknown = group.sums[name], group.unknown[name]
+    if unknown and unknown == group.requests:
+        return '<span class="u">unknown</span>'
     text = f"{value:,}" if isinstance(value, int) else f"{value:,.3f}"
-    unknown = group.unknown[name]
     if unknown:
         text += f' <span class="u">({unknown} unknown)</span>'
     return text
@@ -82,16 +88,20 @@ def _chart(report: Report) -> str:
 
 
 def _table(report: Report) -> str:
-    heads = [*report.by, *COUNTS, *(n.replace("_", " ") for n in MEASURES)]
+    heads = [*report.by, *COUNTS, *(_HEADS[n] for n in MEASURES)]
     head = "".join(f"<th>{escape(h)}</th>" for h in heads)
     body = []
-    for group, css in [*((g, "") for g in report.groups), (report.total, "total")]:
+    for group in [*report.groups, report.total]:
+        total = group is report.total
         keys = "".join(
             f'<td class="k">{escape("(none)" if k is None else k)}</td>' for k in group.key
         )
+        if total:
+            keys = f'<td class="k" colspan="{len(report.by)}">total</td>'
         counts = "".join(f"<td>{getattr(group, c):,}</td>" for c in COUNTS)
         sums = "".join(f"<td>{_figure(group, m)}</td>" for m in MEASURES)
-        body.append(f'<tr class="{css}">{keys}{counts}{sums}</tr>')
+        css = ' class="total"' if total else ""
+        body.append(f"<tr{css}>{keys}{counts}{sums}</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
