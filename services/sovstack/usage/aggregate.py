@@ -14,7 +14,7 @@ every sum. ``denied`` records are no usage and are not counted.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -132,24 +132,30 @@ def _key(record: Mapping[str, Any], by: Sequence[str]) -> Key:
 
 def _requests(
     records: Iterable[Mapping[str, Any]], warnings: list[str]
-) -> Iterable[tuple[Mapping[str, Any], Mapping[str, Any] | None]]:
-    """``(accepted record, its end record or None)`` per request, in log order."""
-    accepted: dict[str, Mapping[str, Any]] = {}
-    ends: dict[str, Mapping[str, Any]] = {}
+) -> Iterator[tuple[Mapping[str, Any], Mapping[str, Any] | None]]:
+    """``(accepted record, its end record or None)`` per request.
+
+    Only requests still open are held (memory follows the requests in flight,
+    not the size of the log); those left open at the end come last, unfinished.
+    """
+    open_requests: dict[str, Mapping[str, Any]] = {}
     for record in records:
         request_id, event = record.get("request_id"), record.get("event")
         if not isinstance(request_id, str):
             continue
         if event == "accepted":
-            accepted.setdefault(request_id, record)
+            open_requests.setdefault(request_id, record)
         elif event in ENDS:
-            if request_id in ends:
-                warnings.append(f"request {request_id!r} ends twice; the first end counts")
-            elif request_id not in accepted:
-                warnings.append(f"request {request_id!r} ends but was never accepted; left out")
+            accepted = open_requests.pop(request_id, None)
+            if accepted is None:
+                warnings.append(
+                    f"request {request_id!r} ends with no open accepted record (never accepted,"
+                    " or ended twice); this end is left out"
+                )
             else:
-                ends[request_id] = record
-    return [(record, ends.get(request_id)) for request_id, record in accepted.items()]
+                yield accepted, record
+    for accepted in open_requests.values():
+        yield accepted, None
 
 
 def _order(key: Key) -> tuple[tuple[bool, str], ...]:

@@ -1,15 +1,17 @@
 """Read the records a log's latest signed checkpoint covers, after verifying the log.
 
 The log is verified first with ``audit verify``'s own code (every signature,
-every root re-derived from the raw entries). The records are then read in a
-second pass, and the leaves of the entries read are folded into a Merkle root
-that must equal the checkpoint's: what is counted is exactly what was signed,
-even if the files changed between the two passes. Entries after the
+every root re-derived from the raw entries). The records are then streamed in
+a second pass (a log of millions of records is never held in memory), and the
+leaves of the entries read are folded into a Merkle root that must equal the
+checkpoint's once the last one is read: what is counted is exactly what was
+signed, even if the files changed between the two passes. Entries after the
 checkpoint are durable but not yet published; they are left out.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,11 +30,15 @@ __all__ = ["Covered", "read_covered"]
 
 @dataclass(frozen=True)
 class Covered:
-    """The records of one log that ``checkpoint`` covers; ``uncovered`` entries came after it."""
+    """The records of one log that ``checkpoint`` covers; ``uncovered`` entries came after it.
+
+    ``records`` may be iterated once; it raises :class:`VerificationError` at
+    its end if what it read does not hash to the checkpoint's root.
+    """
 
     directory: Path
     checkpoint: Checkpoint
-    records: list[dict[str, Any]]
+    records: Iterable[dict[str, Any]]
     uncovered: int
     warnings: list[str]
 
@@ -40,26 +46,31 @@ class Covered:
 def read_covered(
     directory: Path, public_key: Ed25519PublicKey, origin: str | None = None
 ) -> Covered:
-    """Verify the log in ``directory``, then read the records its latest checkpoint covers.
+    """Verify the log in ``directory``; its records up to the latest checkpoint, to stream.
 
     Raises :class:`VerificationError` (with evidence) when the log does not
-    verify or the entries read do not hash to the checkpoint's root.
+    verify, and from the records' iteration when the entries read do not
+    hash to the checkpoint's root.
     """
     report = verify_log(directory, public_key, origin=origin)
     checkpoint = report.latest
     if checkpoint is None:  # verify_log refuses a log without checkpoints; said again for mypy
         raise VerificationError(f"{directory} has no checkpoint")
+    return Covered(
+        directory, checkpoint, _records(directory, checkpoint), report.uncovered, report.warnings
+    )
+
+
+def _records(directory: Path, checkpoint: Checkpoint) -> Iterator[dict[str, Any]]:
     frontier = Frontier()
-    records: list[dict[str, Any]] = []
     for index, line, leaf in Scanner(directory):
         if index >= checkpoint.size:
             break
         frontier.append(leaf)
-        records.append(decode_entry(line)[2])
+        yield decode_entry(line)[2]
     if frontier.size != checkpoint.size or frontier.root() != checkpoint.root:
         raise VerificationError(
             f"the entries read from {directory} do not hash to the verified checkpoint"
             f" (size {checkpoint.size}): the log changed while the report read it",
             first_bad_index=min(frontier.size, checkpoint.size),
         )
-    return Covered(directory, checkpoint, records, report.uncovered, report.warnings)

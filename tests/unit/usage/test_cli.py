@@ -5,12 +5,20 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner, Result
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from sovstack.audit import AuditLog, generate_signing_key, load_signing_key
+from sovstack.audit import (
+    AuditLog,
+    VerificationError,
+    generate_signing_key,
+    load_public_key,
+    load_signing_key,
+)
 from sovstack.audit.segments import list_segments
 from sovstack.cli import cli
+from sovstack.usage import aggregate, read_covered
 from tests.unit.usage.conftest import ORIGIN, request, write_log
 
 
@@ -62,6 +70,17 @@ def test_a_log_that_does_not_verify_gives_no_report_and_exit_1(
     assert result.exit_code == 1
     assert "VERIFICATION FAILED" in result.output and "first bad index: 1" in result.output
     assert not out.exists()
+
+
+def test_a_log_changed_between_verification_and_reading_is_not_counted(
+    tmp_path: Path, signing_key: Ed25519PrivateKey, key_path: Path
+) -> None:
+    directory = write_log(tmp_path / "log", signing_key, [*request(1), *request(2)])
+    log = read_covered(directory, load_public_key(Path(f"{key_path}.pub")))
+    segment = list_segments(directory)[0][1]
+    segment.write_bytes(segment.read_bytes().replace(b'"prompt":10', b'"prompt":99'))
+    with pytest.raises(VerificationError, match="changed while the report read it"):
+        aggregate([log], ("client",))
 
 
 def test_a_log_signed_by_another_key_is_refused(
