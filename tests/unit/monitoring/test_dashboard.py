@@ -3,6 +3,9 @@
 The gateway's names come from a real ``Metrics()`` registry (so renaming a
 metric there fails here); the witness's from the textfile its run script
 writes for node_exporter; ``up`` is Prometheus's own series per target.
+The replicas' (:data:`VLLM_METRICS`: vLLM runs with ``--disable-log-stats``,
+so only its HTTP server's) are checked against a real replica's /metrics by
+tests/integration/test_dashboard_vllm.py.
 Each query is also parsed by ``promtool`` (as a recording rule), so a
 query that is not PromQL fails too.
 """
@@ -26,6 +29,7 @@ ROOT = Path(__file__).resolve().parents[3]
 DASHBOARD = ROOT / "monitoring" / "grafana" / "sovstack.json"
 WITNESS_SCRIPT = ROOT / "roles" / "audit_witness" / "templates" / "sovstack-witness-run.j2"
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
+VLLM_METRICS = frozenset({"http_requests_total", "http_request_duration_seconds_bucket"})
 # Grafana's own panel types: the dashboard needs no plugin.
 BUILT_IN_PANELS = {"timeseries", "stat", "bargauge", "gauge", "table", "text", "row", "barchart"}
 _SUFFIXES = {"counter": ("_total",), "gauge": ("",), "histogram": ("_bucket", "_sum", "_count")}
@@ -95,7 +99,7 @@ def test_the_name_reader_finds_metrics_and_only_metrics() -> None:
 
 
 def test_every_query_names_only_metrics_that_are_exported(dashboard: dict[str, Any]) -> None:
-    exported = gateway_metrics() | witness_metrics() | {"up"}
+    exported = gateway_metrics() | witness_metrics() | {"up"} | VLLM_METRICS
     unknown = {
         f"{where}: {name}"
         for where, expr in queries(dashboard)
