@@ -76,6 +76,14 @@ def report(
     they ended (completed, aborted, error, or unfinished at the checkpoint);
     prompt and completion tokens, GPU-seconds and joules, each with the
     number of requests whose value is unknown (never counted as zero).
+
+    \b
+    Example:
+      sovstack usage report LOGDIR --pubkey audit.key.pub \\
+          --by client,model,day --format html --out usage.html
+
+    Exit codes: 0 report written, 1 a log does not verify (no report), 2 usage
+    or I/O error.
     """
     dimensions = parse_by(by)
     if len(pubkeys) not in (1, len(directories)):
