@@ -1,0 +1,191 @@
+"""Per-connection limits uvicorn does not have: header size and count, read deadlines.
+
+uvicorn's httptools protocol (the parser the gateway runs on) buffers a header
+section of any size and waits for it forever: one client trickling a byte a
+second holds a connection, and its memory, as long as it likes (slowloris).
+:class:`BoundedHttpToolsProtocol` subclasses it, overriding only public
+protocol and parser callbacks, and adds:
+
+- the header section (request line and headers) is at most ``max_header_bytes``
+  bytes and ``max_header_count`` headers: past either, ``431`` and the
+  connection is closed. Bytes are counted as they arrive, so a single endless
+  header is cut off too, not only one that ends;
+- the header section must be complete ``header_timeout_s`` after the
+  connection opened or the request's first byte arrived: else ``408`` and close;
+- a body the application no longer reads (it answered before the body ended,
+  e.g. 401) must still end within ``body_timeout_s`` of the answer, or the
+  connection is closed. While the application reads the body, its own
+  deadline applies (``LimitsMiddleware``: 408 and a ``denied`` record).
+
+An idle keep-alive connection is closed by uvicorn's ``timeout_keep_alive``.
+A TLS handshake is bounded by asyncio's own handshake timeout (60 s).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import http
+import json
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from sovstack.gateway.errors import GatewayError, HeadersTooLarge, RequestTimeout
+
+__all__ = ["BoundedHttpToolsProtocol", "ConnectionLimits", "bounded_protocol"]
+
+
+@dataclass(frozen=True)
+class ConnectionLimits:
+    max_header_bytes: int
+    max_header_count: int
+    header_timeout_s: float
+    body_timeout_s: float
+
+
+class _Refused(Exception):
+    """Raised from a parser callback to stop parsing; the answer is ``error``."""
+
+    def __init__(self, error: GatewayError) -> None:
+        super().__init__(error.message)
+        self.error = error
+
+
+def bounded_protocol(limits: ConnectionLimits) -> type[BoundedHttpToolsProtocol]:
+    """The protocol class to give ``uvicorn.Config(http=...)``, holding ``limits``."""
+    chosen = limits
+
+    class GatewayHttpProtocol(BoundedHttpToolsProtocol):
+        limits: ClassVar[ConnectionLimits] = chosen
+
+    return GatewayHttpProtocol
+
+
+class BoundedHttpToolsProtocol(HttpToolsProtocol):
+    limits: ClassVar[ConnectionLimits]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._deadline: asyncio.TimerHandle | None = None
+        self._in_headers = True  # the next bytes belong to a header section
+        self._in_body = False
+        self._messages = 0
+        self._header_bytes = 0  # exact, from the parser's callbacks
+        self._raw_bytes = 0  # as received, including what the parser still buffers
+        self._header_count = 0
+        self._refused: GatewayError | None = None
+
+    # --- the connection
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm(self.limits.header_timeout_s, self._headers_late)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        began = self._messages
+        super().data_received(data)
+        if self._refused is not None or self.transport.is_closing():
+            return
+        # Only a chunk wholly inside one header section is counted: a chunk that
+        # began the section may hold the end of the previous request too.
+        if self._in_headers and began == self._messages:
+            self._raw_bytes += len(data)
+            if self._raw_bytes > self.limits.max_header_bytes:
+                self._answer(self._too_large())
+
+    def send_400_response(self, msg: str) -> None:
+        # uvicorn answers 400 for any parser error; ours (a callback that refused) is 431.
+        if self._refused is None:
+            super().send_400_response(msg)
+        else:
+            self._answer(self._refused)
+
+    # --- the parser's callbacks
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._messages += 1
+        self._in_headers = True
+        self._header_bytes = self._raw_bytes = self._header_count = 0
+        if self._deadline is None:  # a keep-alive connection's next request
+            self._arm(self.limits.header_timeout_s, self._headers_late)
+
+    def on_url(self, url: bytes) -> None:
+        super().on_url(url)
+        self._count(len(url) + 16)  # with the method and "HTTP/1.1"
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        super().on_header(name, value)
+        self._header_count += 1
+        self._count(len(name) + len(value) + 4)  # with ": " and CRLF
+
+    def on_headers_complete(self) -> None:
+        self._in_headers, self._in_body = False, True
+        self._disarm()
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        self._in_body = False
+        self._disarm()
+        super().on_message_complete()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if self._in_body and not self.transport.is_closing():
+            self._arm(self.limits.body_timeout_s, self._body_late)
+
+    # --- the limits
+    def _count(self, size: int) -> None:
+        self._header_bytes += size
+        if self._header_count > self.limits.max_header_count:
+            self._refused = HeadersTooLarge(
+                f"the request has more than {self.limits.max_header_count} headers",
+                code="too_many_headers",
+            )
+        elif self._header_bytes > self.limits.max_header_bytes:
+            self._refused = self._too_large()
+        if self._refused is not None:
+            raise _Refused(self._refused)
+
+    def _too_large(self) -> HeadersTooLarge:
+        return HeadersTooLarge(
+            f"the request line and headers are larger than {self.limits.max_header_bytes} bytes",
+            code="headers_too_large",
+        )
+
+    def _headers_late(self) -> None:
+        self._deadline = None
+        self._answer(RequestTimeout(
+            f"the request headers did not arrive within {self.limits.header_timeout_s:g} s",
+            code="header_timeout",
+        ))  # fmt: skip
+
+    def _body_late(self) -> None:
+        self._deadline = None
+        self.transport.close()
+
+    def _answer(self, error: GatewayError) -> None:
+        """Answer ``error`` (unless a response is under way) and close the connection."""
+        self._refused = error
+        if self.transport.is_closing():
+            return
+        if self.cycle is None or self.cycle.response_complete:
+            body = json.dumps(error.body()).encode()
+            head = [f"HTTP/1.1 {error.status} {http.HTTPStatus(error.status).phrase}".encode()]
+            head += [name + b": " + value for name, value in self.server_state.default_headers]
+            head += [b"content-type: application/json", b"connection: close"]
+            head += [b"content-length: " + str(len(body)).encode()]
+            self.transport.write(b"\r\n".join(head) + b"\r\n\r\n" + body)
+        self.transport.close()
+
+    def _arm(self, delay: float, then: Any) -> None:
+        self._disarm()
+        self._deadline = self.loop.call_later(delay, then)
+
+    def _disarm(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
