@@ -225,7 +225,9 @@ def _refusals(summary: Any) -> None:
         raise RecordError("refusals must be {count, source, first, last}")
     if type(summary["count"]) is not int or summary["count"] < 1:
         raise RecordError("refusals.count must be a positive integer")
-    _str(summary, "source")
+    source = summary["source"]
+    if not isinstance(source, str) or not source or len(source) > 1024:
+        raise RecordError("refusals.source must be a non-empty string of at most 1024 characters")
     for key in ("first", "last"):
         if not isinstance(summary[key], str) or not _TIME.match(summary[key]):
             raise RecordError(f"refusals.{key} must look like 2025-01-31T12:00:00.000000Z")

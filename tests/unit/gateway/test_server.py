@@ -1,0 +1,245 @@
+"""The server the gateway runs on: bounded headers, read deadlines, the metrics listener.
+
+Each test runs the real uvicorn server, configured by ``gateway.server``, on
+loopback sockets in this process, and talks to it over raw sockets the way a
+slow or hostile client would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import pytest
+import uvicorn
+from pydantic import ValidationError
+
+from sovstack.gateway.config import Settings
+from sovstack.gateway.connections import ConnectionLimits
+from sovstack.gateway.server import MetricsListener, bind, uvicorn_config
+
+UPSTREAM = [{"id": "gpu-1", "model": "tiny", "url": "http://127.0.0.1:8100", "site": "plant-a"}]
+
+
+def _settings(**over: Any) -> Settings:
+    base: dict[str, Any] = {
+        "oidc_issuer": "http://127.0.0.1:8180/realms/plant",
+        "opa_url": "http://127.0.0.1:8181",
+        "audit_dir": "/srv/audit",
+        "audit_signing_key": "/srv/audit.key",
+        "upstreams": UPSTREAM,
+        "allow_plain_http": True,
+        "max_header_bytes": 4096,
+        "max_header_count": 20,
+        "header_read_timeout_s": 1.0,
+        "body_read_timeout_s": 1.0,
+        "keep_alive_timeout_s": 1,
+    }
+    return Settings(**(base | over))
+
+
+async def _app(scope: Any, receive: Any, send: Any) -> None:
+    """Answers every request at once with its path, without reading the body."""
+    if scope["type"] == "lifespan":
+        while (await receive())["type"] != "lifespan.shutdown":
+            await send({"type": "lifespan.startup.complete"})
+        await send({"type": "lifespan.shutdown.complete"})
+        return
+    body = scope["path"].encode()
+    headers = [(b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+@asynccontextmanager
+async def _serving(settings: Settings, app: Any, *sockets: socket.socket) -> AsyncIterator[None]:
+    server = uvicorn.Server(uvicorn_config(settings, app))
+    task = asyncio.create_task(server.serve(sockets=list(sockets)))
+    try:
+        while not server.started:
+            assert not task.done(), "the server did not start"
+            await asyncio.sleep(0.02)
+        yield
+    finally:
+        server.should_exit = True
+        await task
+
+
+@asynccontextmanager
+async def _gateway_like(**over: Any) -> AsyncIterator[int]:
+    sock = bind("127.0.0.1", 0)
+    async with _serving(_settings(**over), _app, sock):
+        yield sock.getsockname()[1]
+
+
+async def _until_closed(reader: asyncio.StreamReader, within: float) -> bytes:
+    """All the server sends until it closes the connection (fails past ``within`` s)."""
+    return await asyncio.wait_for(reader.read(), within)
+
+
+def _status(answer: bytes) -> int:
+    return int(answer.split(b" ", 2)[1])
+
+
+def _error(answer: bytes) -> dict[str, Any]:
+    body: dict[str, Any] = json.loads(answer.split(b"\r\n\r\n", 1)[1])["error"]
+    return body
+
+
+async def test_a_plain_request_is_served_and_an_idle_connection_closed_after_keep_alive() -> None:
+    async with _gateway_like() as port:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        near_both_limits = (b"x-h%d: %s\r\n" % (i, b"v" * 150) for i in range(18))
+        headers = b"".join(near_both_limits)
+        writer.write(b"GET /v1/models HTTP/1.1\r\nhost: gw\r\n" + headers + b"\r\n")
+        started = asyncio.get_running_loop().time()
+        answer = await _until_closed(reader, 3.0)
+        assert _status(answer) == 200 and answer.endswith(b"/v1/models")
+        assert b"server:" not in answer.lower()
+        assert 0.9 < asyncio.get_running_loop().time() - started < 2.5  # keep-alive 1 s
+        writer.close()
+
+
+@pytest.mark.parametrize(
+    ("head", "code"),
+    [
+        (b"".join(b"x-h%d: v\r\n" % i for i in range(25)) + b"\r\n", "too_many_headers"),
+        (b"x-big: " + b"a" * 5000 + b"\r\n\r\n", "headers_too_large"),
+        (b"x-ok: 1\r\n" * 3 + b"\r\n", None),
+    ],
+    ids=["too-many", "too-large", "within"],
+)
+async def test_headers_over_a_limit_get_431_and_the_connection_closed(
+    head: bytes, code: str | None
+) -> None:
+    async with _gateway_like() as port:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET / HTTP/1.1\r\nhost: gw\r\nconnection: close\r\n" + head)
+        answer = await _until_closed(reader, 3.0)
+        writer.close()
+    if code is None:
+        assert _status(answer) == 200
+        return
+    assert _status(answer) == 431 and b"connection: close" in answer
+    error = _error(answer)
+    assert error["code"] == code and error["type"] == "invalid_request_error"
+
+
+async def test_an_endless_header_is_cut_off_before_it_ends() -> None:
+    """Bytes are counted as they arrive: a header that never ends is not buffered whole."""
+    async with _gateway_like() as port:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET / HTTP/1.1\r\nhost: gw\r\nx-endless: ")
+        await writer.drain()
+        sent = 0
+        with pytest.raises((ConnectionError, asyncio.IncompleteReadError)):
+            while sent < 1 << 20:
+                await asyncio.sleep(0.01)  # separate reads, as a client streaming it
+                writer.write(b"a" * 1024)
+                await writer.drain()
+                sent += 1024
+        assert sent < 64 << 10  # refused long before a megabyte
+        try:
+            answer = await _until_closed(reader, 1.0)
+        except ConnectionError:  # the refusal crossed our writes: the peer reset
+            answer = b""
+        assert answer == b"" or _status(answer) == 431
+        writer.close()
+
+
+async def test_slowloris_headers_get_408_and_the_connection_closed_within_the_timeout() -> None:
+    async with _gateway_like() as port:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        started = asyncio.get_running_loop().time()
+        writer.write(b"GET / HTTP/1.1\r\nhost: gw\r\n")
+
+        async def trickle() -> None:
+            for _ in range(50):  # a byte every 0.2 s would take 10 s to finish
+                await asyncio.sleep(0.2)
+                writer.write(b"x")
+
+        dripping = asyncio.create_task(trickle())
+        answer = await _until_closed(reader, 3.0)
+        elapsed = asyncio.get_running_loop().time() - started
+        dripping.cancel()
+        writer.close()
+    assert 0.9 < elapsed < 2.0  # header_read_timeout_s is 1
+    assert _status(answer) == 408 and _error(answer)["code"] == "header_timeout"
+
+
+async def test_a_connection_that_never_sends_is_closed_after_the_header_timeout() -> None:
+    async with _gateway_like() as port:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        answer = await _until_closed(reader, 3.0)
+        writer.close()
+    assert _status(answer) == 408
+
+
+async def test_a_body_still_trickling_after_the_answer_is_cut_off() -> None:
+    async with _gateway_like(keep_alive_timeout_s=30) as port:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(
+            b"POST /v1/chat/completions HTTP/1.1\r\nhost: gw\r\ncontent-length: 1000\r\n\r\n{"
+        )
+        started = asyncio.get_running_loop().time()
+
+        async def trickle() -> None:
+            for _ in range(50):  # each byte would keep a keep-alive connection open
+                await asyncio.sleep(0.2)
+                writer.write(b" ")
+
+        dripping = asyncio.create_task(trickle())
+        answer = await _until_closed(reader, 4.0)
+        elapsed = asyncio.get_running_loop().time() - started
+        dripping.cancel()
+        writer.close()
+    assert _status(answer) == 200  # answered before the body ended (as a 401 would be)
+    assert elapsed < 2.5  # body_read_timeout_s is 1, not keep-alive's 30
+
+
+async def test_metrics_are_served_on_their_own_listener_only() -> None:
+    main, metrics = bind("127.0.0.1", 0), bind("127.0.0.1", 0)
+    app = MetricsListener(_app, metrics.getsockname()[1])
+    async with _serving(_settings(), app, main, metrics):
+        answers = {}
+        for name, sock in (("main", main), ("metrics", metrics)):
+            for path in ("/metrics", "/v1/models"):
+                reader, writer = await asyncio.open_connection(*sock.getsockname()[:2])
+                writer.write(
+                    b"GET %s HTTP/1.1\r\nhost: gw\r\nconnection: close\r\n\r\n" % path.encode()
+                )
+                answers[name, path] = await _until_closed(reader, 3.0)
+                writer.close()
+    assert _status(answers["metrics", "/metrics"]) == 200
+    assert answers["metrics", "/metrics"].endswith(b"/metrics")
+    assert _status(answers["main", "/v1/models"]) == 200
+    for refused in (answers["main", "/metrics"], answers["metrics", "/v1/models"]):
+        assert _status(refused) == 404 and _error(refused)["code"] == "unknown_route"
+        assert b"/metrics" not in refused.split(b"\r\n\r\n")[1]  # the path is not echoed
+
+
+@pytest.mark.parametrize(
+    ("over", "message"),
+    [
+        ({"metrics_port": 9100}, "go together"),
+        ({"metrics_host": "127.0.0.1", "metrics_port": 8443}, "must differ"),
+        ({"metrics_host": "10.0.0.5", "metrics_port": 9100}, "loopback only"),
+        ({"max_in_flight_per_client": 300}, "cannot be more"),
+        ({"max_header_bytes": 100}, "greater than or equal"),
+        ({"header_read_timeout_s": 0}, "greater than 0"),
+    ],
+)
+def test_unsafe_abuse_settings_are_refused(over: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        _settings(**over)
+
+
+def test_the_server_takes_its_limits_from_the_settings() -> None:
+    config = uvicorn_config(_settings(keep_alive_timeout_s=7), _app)
+    assert config.http.limits == ConnectionLimits(4096, 20, 1.0, 1.0)  # type: ignore[union-attr]
+    assert config.timeout_keep_alive == 7
+    assert config.ws == "none" and config.server_header is False and config.proxy_headers is False
