@@ -7,37 +7,32 @@ as an auditor would (the log's own scanner, ``verify_log``).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from sovstack.audit import AuditLog
-from sovstack.audit.entries import decode_entry
 from sovstack.audit.errors import RecordError
 from sovstack.audit.records import validate_record
-from sovstack.audit.segments import Scanner
 from sovstack.audit.verify import verify_log
 from sovstack.gateway.auditing import Auditor, RequestContext
 from sovstack.gateway.auth import Subject
 from sovstack.gateway.authz import Decision
 from sovstack.gateway.refusals import MANY_SOURCES, Refusals, bounded_reason
+from tests.unit.gateway import test_auditing
 
-ORIGIN = "plant-a.example/refusals-test"
-KEY = Ed25519PrivateKey.generate()
-
-
-@pytest.fixture
-def log(tmp_path: Path) -> Iterator[AuditLog]:
-    opened = AuditLog.open(tmp_path / "audit", KEY, ORIGIN)
-    yield opened
-    opened.close()
+KEY = test_auditing.KEY
+log = test_auditing.log  # the fixture: a real audit log in a temporary folder
 
 
 def _records(log: AuditLog) -> list[dict[str, Any]]:
-    return [decode_entry(data)[2] for _, data, _ in Scanner(log.directory)]
+    return test_auditing._records(log.directory)
+
+
+def _auditing(log: AuditLog, per_interval: int, interval_s: float, **kw: int) -> Any:
+    """Refusals on ``log``, and an auditor that hands it its denials as the gateway's does."""
+    refusals = Refusals(log, per_interval, interval_s, **kw)
+    return refusals, Auditor(log, None, refusals)
 
 
 def _anonymous(request_id: str, source: str = "10.0.0.7") -> RequestContext:
@@ -52,8 +47,7 @@ def _known(request_id: str, allow: bool = True) -> RequestContext:
 
 
 async def test_refusals_share_fsyncs_and_are_all_recorded(log: AuditLog) -> None:
-    refusals = Refusals(log, per_interval=1000, interval_s=60)
-    auditor = Auditor(log, None, refusals)
+    refusals, auditor = _auditing(log, 1000, 60)
     before = log.commits
     for i in range(200):  # a client refused 200 times in a row
         assert await auditor.decided(_known(f"r{i}", allow=False)) is None
@@ -67,8 +61,7 @@ async def test_refusals_share_fsyncs_and_are_all_recorded(log: AuditLog) -> None
 
 
 async def test_a_flood_from_one_source_leaves_its_budget_and_one_summary(log: AuditLog) -> None:
-    refusals = Refusals(log, per_interval=5, interval_s=0.5)
-    auditor = Auditor(log, None, refusals)
+    refusals, auditor = _auditing(log, 5, 0.5)
     for i in range(50):
         await auditor.decided(_anonymous(f"flood-{i}"), reasons=["the bearer token is invalid"])
     await auditor.decided(_anonymous("other-source", "10.0.0.9"), reasons=["no bearer token"])
@@ -92,8 +85,7 @@ async def test_a_flood_from_one_source_leaves_its_budget_and_one_summary(log: Au
 async def test_a_long_flood_grows_the_log_by_a_bounded_amount_per_interval(
     log: AuditLog,
 ) -> None:
-    refusals = Refusals(log, per_interval=3, interval_s=0.3)
-    auditor = Auditor(log, None, refusals)
+    refusals, auditor = _auditing(log, 3, 0.3)
     sent = 0
     loop = asyncio.get_running_loop()
     started = loop.time()
@@ -111,8 +103,7 @@ async def test_a_long_flood_grows_the_log_by_a_bounded_amount_per_interval(
 
 
 async def test_what_a_summary_keeps_of_the_reasons_is_bounded(log: AuditLog) -> None:
-    refusals = Refusals(log, per_interval=1, interval_s=60)
-    auditor = Auditor(log, None, refusals)
+    refusals, auditor = _auditing(log, 1, 60)
     await auditor.decided(_anonymous("first"), reasons=["counted alone"])
     huge = "alg " + "A" * (6 << 20)  # a 6 MB token header, as in the issue
     await auditor.decided(_anonymous("big"), reasons=[huge])
@@ -129,8 +120,7 @@ async def test_what_a_summary_keeps_of_the_reasons_is_bounded(log: AuditLog) -> 
 
 
 async def test_an_authenticated_callers_refusals_are_each_recorded(log: AuditLog) -> None:
-    refusals = Refusals(log, per_interval=1, interval_s=60)
-    auditor = Auditor(log, None, refusals)
+    refusals, auditor = _auditing(log, 1, 60)
     for i in range(10):
         await auditor.decided(_known(f"k{i}"), reasons=["client 'line-monitor' is over its rate"])
     await refusals.drain()
@@ -140,8 +130,7 @@ async def test_an_authenticated_callers_refusals_are_each_recorded(log: AuditLog
 
 
 async def test_sources_past_the_limit_share_one(log: AuditLog) -> None:
-    refusals = Refusals(log, per_interval=1, interval_s=60, max_sources=2)
-    auditor = Auditor(log, None, refusals)
+    refusals, auditor = _auditing(log, 1, 60, max_sources=2)
     for source in ("10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4"):
         for i in range(2):
             await auditor.decided(_anonymous(f"{source}-{i}", source), reasons=["no token"])
@@ -155,8 +144,7 @@ async def test_sources_past_the_limit_share_one(log: AuditLog) -> None:
 
 
 async def test_a_refusal_the_log_cannot_take_is_still_answered(log: AuditLog) -> None:
-    refusals = Refusals(log, per_interval=5, interval_s=60)
-    auditor = Auditor(log, None, refusals)
+    refusals, auditor = _auditing(log, 5, 60)
     log.close()
     assert await auditor.decided(_anonymous("lost"), reasons=["no token"]) is None
     await refusals.drain()  # the failure is logged, not raised into the refused request
@@ -169,8 +157,7 @@ def test_bounded_reason_keeps_short_printable_text_as_it_is() -> None:
 
 
 async def test_the_summary_key_is_allowed_in_a_denied_record_only(log: AuditLog) -> None:
-    refusals = Refusals(log, per_interval=1, interval_s=60)
-    auditor = Auditor(log, None, refusals)
+    refusals, auditor = _auditing(log, 1, 60)
     for i in range(2):
         await auditor.decided(_anonymous(f"r{i}"), reasons=["no bearer token"])
     await refusals.aclose()

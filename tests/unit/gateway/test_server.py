@@ -21,25 +21,19 @@ from pydantic import ValidationError
 from sovstack.gateway.config import Settings
 from sovstack.gateway.connections import ConnectionLimits
 from sovstack.gateway.server import MetricsListener, bind, uvicorn_config
+from tests.unit.gateway import test_config
 
-UPSTREAM = [{"id": "gpu-1", "model": "tiny", "url": "http://127.0.0.1:8100", "site": "plant-a"}]
+LIMITS: dict[str, Any] = {
+    "max_header_bytes": 4096,
+    "max_header_count": 20,
+    "header_read_timeout_s": 1.0,
+    "body_read_timeout_s": 1.0,
+    "keep_alive_timeout_s": 1,
+}
 
 
 def _settings(**over: Any) -> Settings:
-    base: dict[str, Any] = {
-        "oidc_issuer": "http://127.0.0.1:8180/realms/plant",
-        "opa_url": "http://127.0.0.1:8181",
-        "audit_dir": "/srv/audit",
-        "audit_signing_key": "/srv/audit.key",
-        "upstreams": UPSTREAM,
-        "allow_plain_http": True,
-        "max_header_bytes": 4096,
-        "max_header_count": 20,
-        "header_read_timeout_s": 1.0,
-        "body_read_timeout_s": 1.0,
-        "keep_alive_timeout_s": 1,
-    }
-    return Settings(**(base | over))
+    return test_config._settings(**(LIMITS | over))
 
 
 async def _app(scope: Any, receive: Any, send: Any) -> None:
@@ -79,6 +73,13 @@ async def _gateway_like(**over: Any) -> AsyncIterator[int]:
 async def _until_closed(reader: asyncio.StreamReader, within: float) -> bytes:
     """All the server sends until it closes the connection (fails past ``within`` s)."""
     return await asyncio.wait_for(reader.read(), within)
+
+
+async def _trickle(writer: asyncio.StreamWriter, byte: bytes) -> None:
+    """One byte every 0.2 s, for ten seconds: each keeps the connection busy."""
+    for _ in range(50):
+        await asyncio.sleep(0.2)
+        writer.write(byte)
 
 
 def _status(answer: bytes) -> int:
@@ -157,12 +158,7 @@ async def test_slowloris_headers_get_408_and_the_connection_closed_within_the_ti
         started = asyncio.get_running_loop().time()
         writer.write(b"GET / HTTP/1.1\r\nhost: gw\r\n")
 
-        async def trickle() -> None:
-            for _ in range(50):  # a byte every 0.2 s would take 10 s to finish
-                await asyncio.sleep(0.2)
-                writer.write(b"x")
-
-        dripping = asyncio.create_task(trickle())
+        dripping = asyncio.create_task(_trickle(writer, b"x"))
         answer = await _until_closed(reader, 3.0)
         elapsed = asyncio.get_running_loop().time() - started
         dripping.cancel()
@@ -182,17 +178,10 @@ async def test_a_connection_that_never_sends_is_closed_after_the_header_timeout(
 async def test_a_body_still_trickling_after_the_answer_is_cut_off() -> None:
     async with _gateway_like(keep_alive_timeout_s=30) as port:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        writer.write(
-            b"POST /v1/chat/completions HTTP/1.1\r\nhost: gw\r\ncontent-length: 1000\r\n\r\n{"
-        )
+        writer.write(b"POST / HTTP/1.1\r\nhost: gw\r\ncontent-length: 1000\r\n\r\n{")
         started = asyncio.get_running_loop().time()
 
-        async def trickle() -> None:
-            for _ in range(50):  # each byte would keep a keep-alive connection open
-                await asyncio.sleep(0.2)
-                writer.write(b" ")
-
-        dripping = asyncio.create_task(trickle())
+        dripping = asyncio.create_task(_trickle(writer, b" "))
         answer = await _until_closed(reader, 4.0)
         elapsed = asyncio.get_running_loop().time() - started
         dripping.cancel()
