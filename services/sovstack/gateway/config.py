@@ -119,7 +119,7 @@ class Settings(BaseSettings):
     # An idle keep-alive connection is closed after this long.
     keep_alive_timeout_s: int = Field(default=5, ge=1, le=300)
     # Requests in flight per client, beside max_concurrent_requests for all.
-    max_in_flight_per_client: int = Field(default=32, ge=1)
+    max_in_flight_per_client: int = Field(default=64, ge=1)
     # Refusals of callers not authenticated: each source may leave this many
     # records of its own per interval; more are counted in one summary record
     # per source and interval (so a flood grows the log by a bounded amount).

@@ -17,8 +17,12 @@ protocol and parser callbacks, and adds:
   connection is closed. While the application reads the body, its own
   deadline applies (``LimitsMiddleware``: 408 and a ``denied`` record).
 
-An idle keep-alive connection is closed by uvicorn's ``timeout_keep_alive``.
-A TLS handshake is bounded by asyncio's own handshake timeout (60 s).
+A refusal made here, once a request has begun, carries an ``X-Request-ID``
+and is handed to ``refused`` (server.py records it as the application would:
+a ``denied`` record, summarised per source in a flood). A connection that
+never began a request is closed without one. An idle keep-alive connection
+is closed by uvicorn's ``timeout_keep_alive``. A TLS handshake is bounded by
+asyncio's own handshake timeout (60 s).
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ from __future__ import annotations
 import asyncio
 import http
 import json
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -33,7 +39,10 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from sovstack.gateway.errors import GatewayError, HeadersTooLarge, RequestTimeout
 
-__all__ = ["BoundedHttpToolsProtocol", "ConnectionLimits", "bounded_protocol"]
+__all__ = ["BoundedHttpToolsProtocol", "ConnectionLimits", "Refused", "bounded_protocol"]
+
+# Told of each refusal of a request: (peer address, request id, the error answered).
+Refused = Callable[[str | None, str, GatewayError], None]
 
 
 @dataclass(frozen=True)
@@ -52,18 +61,22 @@ class _Refused(Exception):
         self.error = error
 
 
-def bounded_protocol(limits: ConnectionLimits) -> type[BoundedHttpToolsProtocol]:
+def bounded_protocol(
+    limits: ConnectionLimits, refused: Refused | None = None
+) -> type[BoundedHttpToolsProtocol]:
     """The protocol class to give ``uvicorn.Config(http=...)``, holding ``limits``."""
-    chosen = limits
+    chosen, told = limits, refused
 
     class GatewayHttpProtocol(BoundedHttpToolsProtocol):
         limits: ClassVar[ConnectionLimits] = chosen
+        refused: ClassVar[Refused | None] = told
 
     return GatewayHttpProtocol
 
 
 class BoundedHttpToolsProtocol(HttpToolsProtocol):
     limits: ClassVar[ConnectionLimits]
+    refused: ClassVar[Refused | None] = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -172,14 +185,19 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._refused = error
         if self.transport.is_closing():
             return
+        request_id = uuid.uuid4().hex
         if self.cycle is None or self.cycle.response_complete:
             body = json.dumps(error.body()).encode()
             head = [f"HTTP/1.1 {error.status} {http.HTTPStatus(error.status).phrase}".encode()]
             head += [name + b": " + value for name, value in self.server_state.default_headers]
             head += [b"content-type: application/json", b"connection: close"]
             head += [b"content-length: " + str(len(body)).encode()]
+            head += [b"x-request-id: " + request_id.encode()]
             self.transport.write(b"\r\n".join(head) + b"\r\n\r\n" + body)
         self.transport.close()
+        refused = type(self).refused  # through the class: a plain function, not a method
+        if self._in_headers and self._messages and refused is not None:
+            refused(self.client[0] if self.client else None, request_id, error)
 
     def _arm(self, delay: float, then: Any) -> None:
         self._disarm()

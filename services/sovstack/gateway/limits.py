@@ -77,13 +77,19 @@ class LimitsMiddleware:
             await _refuse(scope, send, self._too_large())
             return
         self.in_flight += 1
+
+        async def sending(message: Message) -> None:
+            await send(message)
+            if message["type"] == "http.response.body" and not message.get("more_body"):
+                # The client has its whole answer and may send the next request at
+                # once: the slot is free now, not after the end record is durable.
+                _give_back(scope)
+
         try:
-            await self.app(scope, self._reading(receive), send)
+            await self.app(scope, self._reading(receive), sending)
         finally:
             self.in_flight -= 1
-            slot = scope.get("state", {}).pop(_SLOT, None)
-            if slot is not None:
-                slot[0].release(slot[1])
+            _give_back(scope)
 
     def _too_large(self) -> PayloadTooLarge:
         return PayloadTooLarge(
@@ -121,6 +127,12 @@ class LimitsMiddleware:
             return message
 
         return read
+
+
+def _give_back(scope: Scope) -> None:
+    slot = scope.get("state", {}).pop(_SLOT, None)
+    if slot is not None:
+        slot[0].release(slot[1])
 
 
 async def _refuse(scope: Scope, send: Send, error: GatewayError) -> None:
@@ -162,8 +174,8 @@ class ClientSlots:
     """Requests in flight per client, at most ``per_client`` each.
 
     :meth:`take` is called once the caller is authenticated, before its body
-    is read; ``LimitsMiddleware`` gives the slot back when the response has
-    ended (the last byte of a stream, and its end record, included).
+    is read; ``LimitsMiddleware`` gives the slot back when the response's last
+    byte is sent (a stream's included), or when the request fails.
     """
 
     def __init__(self, per_client: int) -> None:

@@ -13,18 +13,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
 
 import uvicorn
+from starlette.applications import Starlette
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from sovstack.gateway.auditing import RequestContext
 from sovstack.gateway.config import Settings
-from sovstack.gateway.connections import ConnectionLimits, bounded_protocol
-from sovstack.gateway.errors import NotFound
+from sovstack.gateway.connections import ConnectionLimits, Refused, bounded_protocol
+from sovstack.gateway.errors import GatewayError, NotFound
 from sovstack.gateway.limits import send_error
 
-__all__ = ["MetricsListener", "bind", "serve", "uvicorn_config"]
+__all__ = ["MetricsListener", "bind", "recording", "serve", "uvicorn_config"]
 
 METRICS_PATH = "/metrics"
 # uvicorn says where it listens only for an address it bound itself: say it in its log.
@@ -49,7 +52,31 @@ class MetricsListener:
         await self.app(scope, receive, send)
 
 
-def uvicorn_config(settings: Settings, app: ASGIApp) -> uvicorn.Config:
+def recording(app: Starlette) -> Refused:
+    """Record a refusal made before ``app`` saw the request, as ``app`` records its own.
+
+    A ``denied`` record through the app's auditor (so a flood from one source
+    is summarised, gateway/refusals.py); nothing before the app has started.
+    """
+    pending: set[asyncio.Task[int | None]] = set()
+
+    def refused(source: str | None, request_id: str, error: GatewayError) -> None:
+        state = getattr(app.state, "gateway", None)
+        if state is None:
+            return
+        ctx = RequestContext(request_id=request_id, route=None, source=source)
+        task = asyncio.get_running_loop().create_task(
+            state.auditor.decided(ctx, reasons=[error.message])
+        )
+        pending.add(task)
+        task.add_done_callback(pending.discard)
+
+    return refused
+
+
+def uvicorn_config(
+    settings: Settings, app: ASGIApp, refused: Refused | None = None
+) -> uvicorn.Config:
     limits = ConnectionLimits(
         max_header_bytes=settings.max_header_bytes,
         max_header_count=settings.max_header_count,
@@ -60,7 +87,7 @@ def uvicorn_config(settings: Settings, app: ASGIApp) -> uvicorn.Config:
         app,
         host=settings.host,
         port=settings.port,
-        http=bounded_protocol(limits),
+        http=bounded_protocol(limits, refused),
         ws="none",
         timeout_keep_alive=settings.keep_alive_timeout_s,
         ssl_certfile=str(settings.tls_cert) if settings.tls_cert else None,
@@ -81,13 +108,14 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def serve(settings: Settings, app: ASGIApp) -> None:
+def serve(settings: Settings, app: Starlette) -> None:
     """Serve ``app`` until SIGINT/SIGTERM; raises OSError when an address cannot be bound."""
     sockets = [bind(settings.host, settings.port)]
+    served: ASGIApp = app
     if settings.metrics_host is not None and settings.metrics_port is not None:
         sockets.append(bind(settings.metrics_host, settings.metrics_port))
-        app = MetricsListener(app, sockets[1].getsockname()[1])
-    config = uvicorn_config(settings, app)  # configures uvicorn's logging too
+        served = MetricsListener(app, sockets[1].getsockname()[1])
+    config = uvicorn_config(settings, served, recording(app))  # configures uvicorn's logging
     scheme = "https" if settings.tls_cert else "http"
     for sock in sockets:
         host, port = sock.getsockname()[:2]

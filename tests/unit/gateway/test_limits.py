@@ -256,7 +256,7 @@ def test_a_client_holds_at_most_its_slots_and_others_keep_theirs() -> None:
 
 async def test_a_slot_is_held_until_the_last_byte_of_a_stream() -> None:
     slots = ClientSlots(per_client=1)
-    streaming, finish = asyncio.Event(), asyncio.Event()
+    streaming, finish, sent_all, recorded = (asyncio.Event() for _ in range(4))
 
     async def stream(scope: Any, receive: Any, send: Any) -> None:
         slots.take(scope, "line-monitor")  # as proxy.authenticate does
@@ -265,6 +265,8 @@ async def test_a_slot_is_held_until_the_last_byte_of_a_stream() -> None:
         streaming.set()
         await finish.wait()
         await send({"type": "http.response.body", "body": b""})
+        sent_all.set()
+        await recorded.wait()  # the end record's fsync, after the client has its answer
 
     mw = LimitsMiddleware(stream, max_body_bytes=100, max_in_flight=4)
     running = asyncio.create_task(mw(_scope(), _receiver(b"{}"), Recorder()))
@@ -273,8 +275,11 @@ async def test_a_slot_is_held_until_the_last_byte_of_a_stream() -> None:
     with pytest.raises(RateLimited):
         slots.take(_scope(), "line-monitor")
     finish.set()
+    await asyncio.wait_for(sent_all.wait(), 5)
+    assert slots.held == {}  # free for the client's next request already
+    recorded.set()
     await running
-    assert slots.held == {}
+    assert slots.held == {} and mw.in_flight == 0
 
 
 async def test_a_failed_request_gives_its_slot_back() -> None:

@@ -12,16 +12,24 @@ import json
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 import uvicorn
 from pydantic import ValidationError
+from starlette.applications import Starlette
 
+from sovstack.audit import AuditLog
+from sovstack.gateway.auditing import Auditor
 from sovstack.gateway.config import Settings
-from sovstack.gateway.connections import ConnectionLimits
-from sovstack.gateway.server import MetricsListener, bind, uvicorn_config
-from tests.unit.gateway import test_config
+from sovstack.gateway.connections import ConnectionLimits, Refused
+from sovstack.gateway.errors import GatewayError, HeadersTooLarge
+from sovstack.gateway.refusals import Refusals
+from sovstack.gateway.server import MetricsListener, bind, recording, uvicorn_config
+from tests.unit.gateway import test_auditing, test_config
+
+log = test_auditing.log  # the fixture: a real audit log in a temporary folder
 
 LIMITS: dict[str, Any] = {
     "max_header_bytes": 4096,
@@ -50,8 +58,10 @@ async def _app(scope: Any, receive: Any, send: Any) -> None:
 
 
 @asynccontextmanager
-async def _serving(settings: Settings, app: Any, *sockets: socket.socket) -> AsyncIterator[None]:
-    server = uvicorn.Server(uvicorn_config(settings, app))
+async def _serving(
+    settings: Settings, app: Any, *sockets: socket.socket, refused: Refused | None = None
+) -> AsyncIterator[None]:
+    server = uvicorn.Server(uvicorn_config(settings, app, refused))
     task = asyncio.create_task(server.serve(sockets=list(sockets)))
     try:
         while not server.started:
@@ -84,6 +94,11 @@ async def _trickle(writer: asyncio.StreamWriter, byte: bytes) -> None:
 
 def _status(answer: bytes) -> int:
     return int(answer.split(b" ", 2)[1])
+
+
+def _header(answer: bytes, name: bytes) -> str:
+    head = answer.split(b"\r\n\r\n", 1)[0].split(b"\r\n")
+    return next(line.split(b": ", 1)[1].decode() for line in head if line.startswith(name + b":"))
 
 
 def _error(answer: bytes) -> dict[str, Any]:
@@ -188,6 +203,43 @@ async def test_a_body_still_trickling_after_the_answer_is_cut_off() -> None:
         writer.close()
     assert _status(answer) == 200  # answered before the body ended (as a 401 would be)
     assert elapsed < 2.5  # body_read_timeout_s is 1, not keep-alive's 30
+
+
+async def test_a_refused_request_is_told_with_the_id_its_answer_carries() -> None:
+    told: list[tuple[str | None, str, int]] = []
+    sock = bind("127.0.0.1", 0)
+    port = sock.getsockname()[1]
+
+    def refused(source: str | None, request_id: str, error: GatewayError) -> None:
+        told.append((source, request_id, error.status))
+
+    async with _serving(_settings(), _app, sock, refused=refused):
+        answers = []
+        for first_bytes in (b"GET / HTTP/1.1\r\n" + b"x-a: b\r\n" * 30 + b"\r\n", b"GET /", b""):
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(first_bytes)  # too many headers; headers never finished; nothing
+            answers.append(await _until_closed(reader, 3.0))
+            writer.close()
+    assert [_status(a) for a in answers] == [431, 408, 408]
+    ids = [_header(a, b"x-request-id") for a in answers]
+    # A connection that never began a request is closed without a refusal to record.
+    assert told == [("127.0.0.1", ids[0], 431), ("127.0.0.1", ids[1], 408)]
+
+
+async def test_a_refusal_before_the_app_is_recorded_through_its_auditor(log: AuditLog) -> None:
+    app = Starlette()
+    refused = recording(app)
+    refused("10.0.0.7", "early", HeadersTooLarge("too large"))  # before start-up: nothing
+    refusals = Refusals(log, per_interval=5, interval_s=60)
+    app.state.gateway = SimpleNamespace(auditor=Auditor(log, None, refusals))
+    refused("10.0.0.7", "r431", HeadersTooLarge("the request has more than 20 headers"))
+    await asyncio.sleep(0.05)
+    await refusals.drain()
+    records = test_auditing._records(log.directory)
+    assert [(r["request_id"], r["event"], r["route"], r["subject"]) for r in records] == [
+        ("r431", "denied", None, None)
+    ]
+    assert records[0]["decision"]["reasons"] == ["the request has more than 20 headers"]
 
 
 async def test_metrics_are_served_on_their_own_listener_only() -> None:
