@@ -11,16 +11,18 @@ protocol and parser callbacks, and adds:
   connection is closed. Bytes are counted as they arrive, so a single endless
   header is cut off too, not only one that ends;
 - the header section must be complete ``header_timeout_s`` after the
-  connection opened or the request's first byte arrived: else ``408`` and close;
+  connection opened, or after the first bytes of a later request that did not
+  come whole (any bytes after an answer count, even blank lines, which would
+  otherwise hold a keep-alive connection open): else ``408`` and close;
 - a body the application no longer reads (it answered before the body ended,
   e.g. 401) must still end within ``body_timeout_s`` of the answer, or the
   connection is closed. While the application reads the body, its own
   deadline applies (``LimitsMiddleware``: 408 and a ``denied`` record).
 
-A refusal made here, once a request has begun, carries an ``X-Request-ID``
-and is handed to ``refused`` (server.py records it as the application would:
-a ``denied`` record, summarised per source in a flood). A connection that
-never began a request is closed without one. An idle keep-alive connection
+A refusal made here carries an ``X-Request-ID`` and, when a request had
+begun, is handed to ``refused`` (server.py records it as the application
+would: a ``denied`` record, summarised per source in a flood); a connection
+that began none leaves no record. An idle keep-alive connection
 is closed by uvicorn's ``timeout_keep_alive``. A TLS handshake is bounded by
 asyncio's own handshake timeout (60 s).
 """
@@ -83,7 +85,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._deadline: asyncio.TimerHandle | None = None
         self._in_headers = True  # the next bytes belong to a header section
         self._in_body = False
-        self._messages = 0
+        self._messages = self._completed = 0  # requests begun, requests whole
         self._header_bytes = 0  # exact, from the parser's callbacks
         self._raw_bytes = 0  # as received, including what the parser still buffers
         self._header_count = 0
@@ -99,16 +101,24 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
-        began = self._messages
+        began, ended = self._messages, self._completed
         super().data_received(data)
-        if self._refused is not None or self.transport.is_closing():
+        if not self._in_headers or self._refused is not None or self.transport.is_closing():
             return
-        # Only a chunk wholly inside one header section is counted: a chunk that
-        # began the section may hold the end of the previous request too.
-        if self._in_headers and began == self._messages:
+        within = began == self._messages and ended == self._completed
+        if within:
+            # The whole chunk lay in one header section (or between requests);
+            # a chunk that began or ended a request is not counted.
             self._raw_bytes += len(data)
             if self._raw_bytes > self.limits.max_header_bytes:
                 self._answer(self._too_large())
+                return
+        answered = self.cycle is not None and self.cycle.response_complete
+        if self._deadline is None and (self._messages > self._completed or answered):
+            # A request begun and not whole, or bytes after the last answer (which
+            # cancel uvicorn's keep-alive timer): the next headers are timed from
+            # here. A request that came whole, still being answered, needs no timer.
+            self._arm(self.limits.header_timeout_s, self._headers_late)
 
     def send_400_response(self, msg: str) -> None:
         # uvicorn answers 400 for any parser error; ours (a callback that refused) is 431.
@@ -123,17 +133,15 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._messages += 1
         self._in_headers = True
         self._header_bytes = self._raw_bytes = self._header_count = 0
-        if self._deadline is None:  # a keep-alive connection's next request
-            self._arm(self.limits.header_timeout_s, self._headers_late)
 
     def on_url(self, url: bytes) -> None:
         super().on_url(url)
         self._count(len(url) + 16)  # with the method and "HTTP/1.1"
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        super().on_header(name, value)
         self._header_count += 1
         self._count(len(name) + len(value) + 4)  # with ": " and CRLF
+        super().on_header(name, value)
 
     def on_headers_complete(self) -> None:
         self._in_headers, self._in_body = False, True
@@ -141,7 +149,8 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
-        self._in_body = False
+        self._completed += 1
+        self._in_headers, self._in_body = True, False  # what comes next is the next request
         self._disarm()
         super().on_message_complete()
 
@@ -153,15 +162,19 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     # --- the limits
     def _count(self, size: int) -> None:
         self._header_bytes += size
-        if self._header_count > self.limits.max_header_count:
+        limits = self.limits
+        if self._header_count <= limits.max_header_count and (
+            self._header_bytes <= limits.max_header_bytes
+        ):
+            return
+        if self._header_count > limits.max_header_count:
             self._refused = HeadersTooLarge(
-                f"the request has more than {self.limits.max_header_count} headers",
+                f"the request has more than {limits.max_header_count} headers",
                 code="too_many_headers",
             )
-        elif self._header_bytes > self.limits.max_header_bytes:
+        else:
             self._refused = self._too_large()
-        if self._refused is not None:
-            raise _Refused(self._refused)
+        raise _Refused(self._refused)
 
     def _too_large(self) -> HeadersTooLarge:
         return HeadersTooLarge(
@@ -196,7 +209,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             self.transport.write(b"\r\n".join(head) + b"\r\n\r\n" + body)
         self.transport.close()
         refused = type(self).refused  # through the class: a plain function, not a method
-        if self._in_headers and self._messages and refused is not None:
+        if self._messages > self._completed and refused is not None:  # a request had begun
             refused(self.client[0] if self.client else None, request_id, error)
 
     def _arm(self, delay: float, then: Any) -> None:

@@ -182,6 +182,31 @@ async def test_slowloris_headers_get_408_and_the_connection_closed_within_the_ti
     assert _status(answer) == 408 and _error(answer)["code"] == "header_timeout"
 
 
+async def test_a_large_body_in_the_same_reads_as_its_headers_is_not_taken_for_headers() -> None:
+    async with _gateway_like() as port:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        body = b"x" * (200 << 10)  # fifty times max_header_bytes, sent with the headers
+        for _ in range(2):  # twice on one connection: the second follows the first's body
+            head = b"POST /v1/embeddings HTTP/1.1\r\nhost: gw\r\ncontent-length: %d\r\n\r\n"
+            writer.write(head % len(body) + body)
+        answer = await _until_closed(reader, 4.0)
+        writer.close()
+    assert answer.count(b"HTTP/1.1 200 OK") == 2 and b"431" not in answer
+
+
+async def test_bytes_trickled_between_requests_do_not_keep_a_connection_open() -> None:
+    async with _gateway_like(keep_alive_timeout_s=30) as port:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET / HTTP/1.1\r\nhost: gw\r\n\r\n")
+        started = asyncio.get_running_loop().time()
+        dripping = asyncio.create_task(_trickle(writer, b"\r\n"))  # each resets keep-alive
+        answer = await _until_closed(reader, 4.0)
+        elapsed = asyncio.get_running_loop().time() - started
+        dripping.cancel()
+        writer.close()
+    assert _status(answer) == 200 and elapsed < 2.5  # header_read_timeout_s is 1
+
+
 async def test_a_connection_that_never_sends_is_closed_after_the_header_timeout() -> None:
     async with _gateway_like() as port:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
