@@ -57,10 +57,12 @@ VARIANTS: dict[str, tuple[list[str], dict[str, Any]]] = {
     "gateway (all off)": (["--no-auth", "--no-policy", "--no-audit"], {}),
 }
 CLIENT = "line-monitor"
-# The load comes from one client: no rate limit may cut it short.
+# The load comes from one client: no rate or in-flight limit of its own may cut it short
+# (the in-flight one is the global default, 256; a baseline without it drops it).
 _BENCH_SETTINGS: dict[str, Any] = {
     "rate_limit_per_client": 1e9,
     "rate_limit_burst": 10**9,
+    "max_in_flight_per_client": 256,
     "log_level": "warning",
 }
 

@@ -13,14 +13,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import uvicorn
-
 from sovstack.gateway.app import create_app
 from sovstack.gateway.auditing import RequestContext
 from sovstack.gateway.auth import Subject
 from sovstack.gateway.authz import Decision
 from sovstack.gateway.config import CONFIG_FILE_ENV, Settings, get_settings
 from sovstack.gateway.metrics import Metrics
+from sovstack.gateway.server import serve
 from sovstack.gateway.state import GatewayState
 
 BENCH_SUBJECT = Subject("bench", "line-monitor", ("operator",), "plant-a", "internal")
@@ -81,11 +80,8 @@ def main() -> None:
                              audit=not args.no_audit)  # fmt: skip
             yield state
 
-    uvicorn.run(
-        create_app(settings, open_state), host=settings.host, port=settings.port,
-        ssl_certfile=str(settings.tls_cert), ssl_keyfile=str(settings.tls_key),
-        log_level="warning", access_log=False,
-    )  # fmt: skip
+    # Served as the shipped gateway is (gateway/server.py): its per-connection limits are measured.
+    serve(settings, create_app(settings, open_state))
 
 
 if __name__ == "__main__":

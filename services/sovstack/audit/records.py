@@ -22,6 +22,11 @@ does not apply to the event)::
                        only when decision.obligations.store_content is true
     error              what went wrong, in words, for an ``error`` record; else null
 
+and one key more in one kind of record only: a ``denied`` record that stands for
+many refusals not recorded one by one (a flood from one source, gateway/refusals.py)
+also holds ``refusals``: ``{count, source, first, last}`` (how many, the peer
+address, the first and last refusal's time). Every other record lacks the key.
+
 Canonical JSON: keys sorted, no whitespace, UTF-8 (not \\u escapes), and no
 floats anywhere (a float is refused: use integers such as ``latency_us``).
 The same record always gives the same bytes, so its leaf hash is stable.
@@ -63,6 +68,7 @@ _KEYS: Final = frozenset(
      "data_classification", "model", "model_digest", "replica", "decision", "status",
      "tokens", "latency_us", "prompt_sha256", "completion_sha256", "content", "error")
 )  # fmt: skip
+_SUMMARY_KEYS: Final = _KEYS | {"refusals"}
 
 
 @dataclass(frozen=True)
@@ -118,6 +124,7 @@ def build_record(
     prompt_sha256: str | None = None,
     completion_sha256: str | None = None,
     content: Mapping[str, Mapping[str, str]] | None = None,
+    refusals: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """A validated schema-1 record, ready for ``AuditLog.append``.
 
@@ -155,6 +162,8 @@ def build_record(
         "content": {k: dict(v) for k, v in content.items()} if content is not None else None,
         "error": error,
     }
+    if refusals is not None:
+        record["refusals"] = dict(refusals)
     validate_record(record)
     return record
 
@@ -175,7 +184,7 @@ def _int(value: Any, name: str) -> None:
 def validate_record(record: Mapping[str, Any]) -> None:
     """Raise :class:`RecordError` unless ``record`` follows schema version 1."""
     keys = set(record)
-    if keys != _KEYS:
+    if keys != _KEYS and not (keys == _SUMMARY_KEYS and record["event"] == "denied"):
         missing, extra = sorted(_KEYS - keys), sorted(keys - _KEYS)
         raise RecordError(f"record keys differ from schema 1: missing {missing}, unknown {extra}")
     if type(record["v"]) is not int or record["v"] != SCHEMA_VERSION:
@@ -207,6 +216,21 @@ def validate_record(record: Mapping[str, Any]) -> None:
         if value is not None and (not isinstance(value, str) or not _HEX64.match(value)):
             raise RecordError(f"{key} must be 64 lowercase hex digits or null")
     _content(record["content"], record["decision"])
+    if "refusals" in keys:
+        _refusals(record["refusals"])
+
+
+def _refusals(summary: Any) -> None:
+    if not isinstance(summary, dict) or set(summary) != {"count", "source", "first", "last"}:
+        raise RecordError("refusals must be {count, source, first, last}")
+    if type(summary["count"]) is not int or summary["count"] < 1:
+        raise RecordError("refusals.count must be a positive integer")
+    source = summary["source"]
+    if not isinstance(source, str) or not source or len(source) > 1024:
+        raise RecordError("refusals.source must be a non-empty string of at most 1024 characters")
+    for key in ("first", "last"):
+        if not isinstance(summary[key], str) or not _TIME.match(summary[key]):
+            raise RecordError(f"refusals.{key} must look like 2025-01-31T12:00:00.000000Z")
 
 
 def _decision(decision: Any) -> None:

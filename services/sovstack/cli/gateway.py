@@ -47,18 +47,11 @@ def gateway(config_file: Path | None) -> None:
     except FileNotFoundError as exc:
         raise click.ClickException(str(exc)) from exc
 
-    import uvicorn  # imported late: --help and settings errors need none of the server
-
+    # Imported late: --help and settings errors need none of the server.
     from sovstack.gateway.app import create_app
+    from sovstack.gateway.server import serve
 
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        ssl_certfile=str(settings.tls_cert) if settings.tls_cert else None,
-        ssl_keyfile=str(settings.tls_key) if settings.tls_key else None,
-        log_level=settings.log_level,
-        server_header=False,
-        proxy_headers=False,
-        access_log=False,
-    )
+    try:
+        serve(settings, create_app(settings))
+    except OSError as exc:  # an address in use or not ours to bind
+        raise click.ClickException(f"cannot listen: {exc}") from exc

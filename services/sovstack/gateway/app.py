@@ -187,7 +187,8 @@ def create_app(settings: Settings, open_state: StateFactory = GatewayState.open)
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     app.add_middleware(LimitsMiddleware, max_body_bytes=settings.max_body_bytes,
-                       max_in_flight=settings.max_concurrent_requests)  # fmt: skip
+                       max_in_flight=settings.max_concurrent_requests,
+                       body_timeout_s=settings.body_read_timeout_s)  # fmt: skip
     app.add_middleware(RequestIdMiddleware)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     return app

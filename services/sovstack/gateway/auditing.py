@@ -32,6 +32,7 @@ from sovstack.audit.segments import Scanner
 from sovstack.gateway.auth import Subject
 from sovstack.gateway.authz import Decision
 from sovstack.gateway.errors import Unavailable
+from sovstack.gateway.refusals import Refusals
 
 __all__ = ["GATEWAY_RESTART", "Auditor", "RequestContext"]
 
@@ -44,7 +45,7 @@ class RequestContext:
     """What is known about one request as it moves through the gateway."""
 
     request_id: str
-    route: str
+    route: str | None
     started: float = field(default_factory=time.monotonic)
     subject: Subject | None = None
     model: str | None = None
@@ -53,15 +54,19 @@ class RequestContext:
     replica: str | None = None
     weights_digest: str | None = None
     prompt_sha256: str | None = None
+    source: str | None = None  # the peer's address, for refusals of callers not authenticated
 
     def latency_us(self) -> int:
         return int((time.monotonic() - self.started) * 1_000_000)
 
 
 class Auditor:
-    def __init__(self, log: AuditLog, site_key: tuple[str, bytes] | None) -> None:
+    def __init__(
+        self, log: AuditLog, site_key: tuple[str, bytes] | None, refusals: Refusals | None = None
+    ) -> None:
         self.log = log
         self._site_key = site_key
+        self.refusals = refusals
 
     @property
     def can_keep_content(self) -> bool:
@@ -105,10 +110,20 @@ class Auditor:
             ) from exc
         return index
 
-    async def decided(self, ctx: RequestContext, reasons: list[str] | None = None) -> int:
-        """Record ``accepted`` or ``denied``; raises Unavailable if it is not durable."""
+    async def decided(self, ctx: RequestContext, reasons: list[str] | None = None) -> int | None:
+        """Record ``accepted`` or ``denied``; raises Unavailable if it is not durable.
+
+        With ``refusals``, a ``denied`` record is queued, not awaited (None), and
+        one of a caller not authenticated may be counted into a summary (refusals.py).
+        """
         allowed = ctx.decision is not None and ctx.decision.allow
         event = "accepted" if allowed and reasons is None else "denied"
+        if event == "denied" and self.refusals is not None:
+            anonymous = ctx.subject is None
+            if anonymous and self.refusals.throttled(ctx.source, ctx.route, reasons or ()):
+                return None
+            self.refusals.submit(self._record(ctx, event, reasons))
+            return None
         return await self._append(self._record(ctx, event, reasons))
 
     async def ended(

@@ -108,6 +108,27 @@ class Settings(BaseSettings):
     max_tokens_limit: int = 4096
     max_n: int = 4
 
+    # --- abuse limits (gateway/server.py, gateway/connections.py, gateway/refusals.py)
+    # The request line and headers together, and how many headers: over either, 431.
+    max_header_bytes: int = Field(default=32 << 10, ge=4 << 10, le=1 << 20)
+    max_header_count: int = Field(default=100, ge=16, le=1000)
+    # From a connection's start (or a request's first byte) to the end of its headers.
+    header_read_timeout_s: float = Field(default=10.0, gt=0.0, le=300.0)
+    # From the end of the headers to the end of the body: past it, 408 (slow body).
+    body_read_timeout_s: float = Field(default=30.0, gt=0.0, le=600.0)
+    # An idle keep-alive connection is closed after this long.
+    keep_alive_timeout_s: int = Field(default=5, ge=1, le=300)
+    # Requests in flight per client, beside max_concurrent_requests for all.
+    max_in_flight_per_client: int = Field(default=64, ge=1)
+    # Refusals of callers not authenticated: each source may leave this many
+    # records of its own per interval; more are counted in one summary record
+    # per source and interval (so a flood grows the log by a bounded amount).
+    refusal_records_per_interval: int = Field(default=60, ge=1, le=10_000)
+    refusal_interval_s: float = Field(default=60.0, ge=1.0, le=3600.0)
+    # Serve /metrics on this address only (then the main port answers 404 for it).
+    metrics_host: str | None = None
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     @classmethod
@@ -151,6 +172,25 @@ class Settings(BaseSettings):
                 )
             if not is_loopback(self.host):
                 raise ValueError(f"plain HTTP is served on loopback only, not on {self.host}")
+        return self
+
+    @model_validator(mode="after")
+    def _abuse_limits(self) -> Settings:
+        if self.max_in_flight_per_client > self.max_concurrent_requests:
+            raise ValueError(
+                f"max_in_flight_per_client ({self.max_in_flight_per_client}) cannot be more "
+                f"than max_concurrent_requests ({self.max_concurrent_requests})"
+            )
+        if (self.metrics_host is None) != (self.metrics_port is None):
+            raise ValueError("metrics_host and metrics_port go together: set both or neither")
+        if self.metrics_port is not None:
+            if self.metrics_port == self.port:
+                # The listener is told apart by its port (gateway/server.py).
+                raise ValueError(f"metrics_port must differ from port ({self.port})")
+            if self.tls_cert is None and not is_loopback(str(self.metrics_host)):
+                raise ValueError(
+                    f"plain HTTP is served on loopback only, not on {self.metrics_host}"
+                )
         return self
 
     @field_validator("opa_url")

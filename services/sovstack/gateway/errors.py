@@ -8,7 +8,9 @@ GatewayError
 ├── Unauthenticated       401  authentication_error    no, malformed or unverifiable token
 ├── Forbidden             403  permission_error        the policy said no
 ├── NotFound              404  not_found_error         no such route or model
+├── RequestTimeout        408  invalid_request_error   the body did not arrive in time
 ├── PayloadTooLarge       413  invalid_request_error   body over the limit
+├── HeadersTooLarge       431  invalid_request_error   headers over the size or count limit
 ├── RateLimited           429  rate_limit_error        per-client rate exceeded (Retry-After)
 ├── UpstreamFailed        502  upstream_error          the replica failed after it was chosen
 └── Unavailable           503  service_unavailable     policy, audit or upstream unusable, or
@@ -23,9 +25,11 @@ __all__ = [
     "BadRequest",
     "Forbidden",
     "GatewayError",
+    "HeadersTooLarge",
     "NotFound",
     "PayloadTooLarge",
     "RateLimited",
+    "RequestTimeout",
     "Unauthenticated",
     "Unavailable",
     "UpstreamFailed",
@@ -85,8 +89,22 @@ class NotFound(GatewayError):
     type = "not_found_error"
 
 
+class RequestTimeout(GatewayError):
+    status = 408
+    type = "invalid_request_error"
+
+    def headers(self) -> dict[str, str]:
+        # The rest of the body may still come: the connection cannot carry another request.
+        return {**super().headers(), "Connection": "close"}
+
+
 class PayloadTooLarge(GatewayError):
     status = 413
+    type = "invalid_request_error"
+
+
+class HeadersTooLarge(GatewayError):
+    status = 431
     type = "invalid_request_error"
 
 

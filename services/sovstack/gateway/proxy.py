@@ -30,6 +30,7 @@ from sovstack.gateway.errors import (
     UpstreamFailed,
     error_body,
 )
+from sovstack.gateway.limits import client_source
 from sovstack.gateway.sse import StreamTap
 from sovstack.gateway.state import GatewayState
 from sovstack.gateway.upstreams import ReplicaState
@@ -126,10 +127,12 @@ def policy_input(
 
 
 async def authenticate(state: GatewayState, request: Request, ctx: RequestContext) -> None:
-    """Verify the caller and apply its rate limit; failures are recorded as denied."""
+    """Verify the caller, apply its rate and in-flight limits; failures are recorded as denied."""
+    ctx.source = client_source(request.scope)
     try:
         ctx.subject = await state.verifier.verify(request.headers.get("authorization"))
         state.rate_limiter.check(ctx.subject.client_id)
+        state.client_slots.take(request.scope, ctx.subject.client_id)
     except GatewayError as exc:
         await state.auditor.decided(ctx, reasons=[exc.message])
         raise

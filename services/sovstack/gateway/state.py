@@ -29,8 +29,9 @@ from sovstack.gateway.authz import Decision, PolicyClient
 from sovstack.gateway.config import Settings
 from sovstack.gateway.errors import GatewayError
 from sovstack.gateway.jwks import JwksCache
-from sovstack.gateway.limits import RateLimiter
+from sovstack.gateway.limits import ClientSlots, RateLimiter
 from sovstack.gateway.metrics import Metrics
+from sovstack.gateway.refusals import Refusals
 from sovstack.gateway.upstreams import Pool
 
 __all__ = ["GatewayState"]
@@ -68,6 +69,7 @@ class GatewayState:
         self.settings = settings
         self.metrics = metrics
         self.rate_limiter = RateLimiter(settings.rate_limit_per_client, settings.rate_limit_burst)
+        self.client_slots = ClientSlots(settings.max_in_flight_per_client)
         self.upstream = upstream
         self.idp = idp
         self.jwks = jwks
@@ -107,6 +109,8 @@ class GatewayState:
             site_key = load_site_key(s.audit_site_key_file) if s.audit_site_key_file else None
             log = AuditLog.open(s.audit_dir, load_signing_key(s.audit_signing_key), s.audit_origin)
             opened.push_async_callback(log.aclose)
+            refusals = Refusals(log, s.refusal_records_per_interval, s.refusal_interval_s)
+            opened.push_async_callback(refusals.aclose)  # runs before log.aclose
             pool = Pool(list(s.upstreams), upstream, s.health_interval_s)
             jwks = JwksCache(
                 idp, s.jwks_url, refetch_floor_s=s.jwks_refetch_floor_s,
@@ -114,7 +118,7 @@ class GatewayState:
             )  # fmt: skip
             state = cls(
                 s, metrics, upstream=upstream, idp=idp, jwks=jwks, policy=policy, pool=pool,
-                auditor=Auditor(log, site_key),
+                auditor=Auditor(log, site_key, refusals),
             )  # fmt: skip
             abandoned = await state.auditor.close_abandoned()  # before any request is taken
             if abandoned:

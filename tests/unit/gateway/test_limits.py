@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from sovstack.audit import AuditLog
+from sovstack.audit.entries import decode_entry
+from sovstack.audit.segments import Scanner
 from sovstack.gateway import limits
-from sovstack.gateway.errors import PayloadTooLarge, RateLimited
-from sovstack.gateway.limits import LimitsMiddleware, RateLimiter
+from sovstack.gateway.auditing import Auditor
+from sovstack.gateway.errors import PayloadTooLarge, RateLimited, RequestTimeout
+from sovstack.gateway.limits import ClientSlots, LimitsMiddleware, RateLimiter
+from sovstack.gateway.refusals import Refusals
 
 
 class Recorder:
@@ -42,7 +50,7 @@ async def _read_all(scope: Any, receive: Any, send: Any) -> None:
 
 def _scope(path: str = "/v1/chat/completions", length: int | None = None) -> dict[str, Any]:
     headers = [] if length is None else [(b"content-length", str(length).encode())]
-    return {"type": "http", "path": path, "headers": headers}
+    return {"type": "http", "path": path, "headers": headers, "state": {}}
 
 
 def _receiver(*parts: bytes) -> Any:
@@ -178,3 +186,138 @@ def test_a_rate_of_zero_allows_the_burst_and_then_says_a_minute() -> None:
     with pytest.raises(RateLimited) as caught:
         limiter.check("c")
     assert caught.value.retry_after == 60
+
+
+def _stalled(*parts: bytes) -> Any:
+    """A client that sends ``parts`` (more to come) and then nothing at all."""
+    queue = list(parts)
+
+    async def receive() -> dict[str, Any]:
+        if queue:
+            return {"type": "http.request", "body": queue.pop(0), "more_body": True}
+        await asyncio.Event().wait()  # never set: the rest of the body never comes
+        raise AssertionError("unreachable")
+
+    return receive
+
+
+async def test_a_body_that_stops_arriving_gets_408_within_the_deadline() -> None:
+    mw = LimitsMiddleware(_read_all, max_body_bytes=100, max_in_flight=4, body_timeout_s=0.2)
+    started = asyncio.get_running_loop().time()
+    with pytest.raises(RequestTimeout) as late:
+        await mw(_scope(), _stalled(b'{"model"', b": 1"), Recorder())
+    assert 0.2 <= asyncio.get_running_loop().time() - started < 1.0
+    assert late.value.status == 408 and late.value.code == "body_timeout"
+    assert late.value.headers()["Connection"] == "close"  # the rest must not be read as a request
+    assert mw.in_flight == 0
+
+
+async def test_once_the_body_is_whole_receive_is_not_timed() -> None:
+    """A stream waits on receive() for the client's disconnect, far past the body deadline."""
+    waited: list[float] = []
+
+    async def streaming(scope: Any, receive: Any, send: Any) -> None:
+        assert (await receive())["more_body"] is False
+        started = asyncio.get_running_loop().time()
+        assert (await receive())["type"] == "http.disconnect"
+        waited.append(asyncio.get_running_loop().time() - started)
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    messages = [{"type": "http.request", "body": b"{}", "more_body": False}]
+
+    async def receive() -> dict[str, Any]:
+        if messages:
+            return messages.pop(0)
+        await asyncio.sleep(0.3)  # the client goes away after the deadline
+        return {"type": "http.disconnect"}
+
+    mw = LimitsMiddleware(streaming, max_body_bytes=100, max_in_flight=4, body_timeout_s=0.1)
+    sent = Recorder()
+    await mw(_scope(), receive, sent)
+    assert sent.status == 200 and waited[0] >= 0.3
+
+
+def test_a_client_holds_at_most_its_slots_and_others_keep_theirs() -> None:
+    slots = ClientSlots(per_client=2)
+    scopes = [_scope() for _ in range(3)]
+    slots.take(scopes[0], "line-monitor")
+    slots.take(scopes[0], "line-monitor")  # the same request again: still one slot
+    slots.take(scopes[1], "line-monitor")
+    with pytest.raises(RateLimited) as refused:
+        slots.take(scopes[2], "line-monitor")
+    assert refused.value.status == 429 and refused.value.code == "too_many_in_flight"
+    assert refused.value.retry_after == 1
+    slots.take(_scope(), "quality-lab")
+    slots.release("line-monitor")
+    slots.take(scopes[2], "line-monitor")
+    assert slots.held == {"line-monitor": 2, "quality-lab": 1}
+
+
+async def test_a_slot_is_held_until_the_last_byte_of_a_stream() -> None:
+    slots = ClientSlots(per_client=1)
+    streaming, finish, sent_all, recorded = (asyncio.Event() for _ in range(4))
+
+    async def stream(scope: Any, receive: Any, send: Any) -> None:
+        slots.take(scope, "line-monitor")  # as proxy.authenticate does
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"data: 1\n\n", "more_body": True})
+        streaming.set()
+        await finish.wait()
+        await send({"type": "http.response.body", "body": b""})
+        sent_all.set()
+        await recorded.wait()  # the end record's fsync, after the client has its answer
+
+    mw = LimitsMiddleware(stream, max_body_bytes=100, max_in_flight=4)
+    running = asyncio.create_task(mw(_scope(), _receiver(b"{}"), Recorder()))
+    await asyncio.wait_for(streaming.wait(), 5)
+    assert slots.held == {"line-monitor": 1}
+    with pytest.raises(RateLimited):
+        slots.take(_scope(), "line-monitor")
+    finish.set()
+    await asyncio.wait_for(sent_all.wait(), 5)
+    assert slots.held == {}  # free for the client's next request already
+    recorded.set()
+    await running
+    assert slots.held == {} and mw.in_flight == 0
+
+
+async def test_a_failed_request_gives_its_slot_back() -> None:
+    slots = ClientSlots(per_client=1)
+
+    async def failing(scope: Any, receive: Any, send: Any) -> None:
+        slots.take(scope, "line-monitor")
+        raise RuntimeError("the handler failed")
+
+    mw = LimitsMiddleware(failing, max_body_bytes=100, max_in_flight=4)
+    with pytest.raises(RuntimeError):
+        await mw(_scope(), _receiver(b"{}"), Recorder())
+    assert slots.held == {}
+
+
+async def test_a_refusal_before_the_caller_is_known_leaves_a_denied_record(
+    tmp_path: Path,
+) -> None:
+    log = AuditLog.open(tmp_path / "audit", Ed25519PrivateKey.generate(), "plant-a.example/t")
+    refusals = Refusals(log, per_interval=10, interval_s=60)
+    # The app as LimitsMiddleware reaches it: scope["app"].state.gateway (Starlette sets it).
+    app = SimpleNamespace(state=SimpleNamespace(gateway=SimpleNamespace(
+        auditor=Auditor(log, None, refusals))))  # fmt: skip
+    mw = LimitsMiddleware(_read_all, max_body_bytes=10, max_in_flight=0)
+    try:
+        for request_id, path in (("busy", "/v1/chat/completions"), ("busy2", "/v1/\u2028x")):
+            scope = _scope(path) | {"app": app, "client": ("10.0.0.7", 50000)}
+            scope["state"]["request_id"] = request_id
+            sent = Recorder()
+            await mw(scope, _receiver(b"{}"), sent)
+            _assert_error(sent, 503, "overloaded")
+        await refusals.drain()
+        records = [decode_entry(data)[2] for _, data, _ in Scanner(log.directory)]
+    finally:
+        log.close()
+    assert [(r["request_id"], r["event"], r["route"]) for r in records] == [
+        ("busy", "denied", None), ("busy2", "denied", None)
+    ]  # fmt: skip
+    assert records[0]["decision"]["reasons"] == [
+        "the gateway is at its limit of requests in flight; retry shortly"
+    ]
