@@ -11,8 +11,11 @@ GatewayError
 ├── PayloadTooLarge       413  invalid_request_error   body over the limit
 ├── RateLimited           429  rate_limit_error        per-client rate exceeded (Retry-After)
 ├── UpstreamFailed        502  upstream_error          the replica failed after it was chosen
-└── Unavailable           503  service_unavailable     policy, audit or upstream unusable, or
-                                                       too many requests in flight (Retry-After)
+│                                                      (closed the connection, broken answer)
+├── Unavailable           503  service_unavailable     policy, audit or upstream unusable, or
+│                                                      too many requests in flight (Retry-After)
+└── GatewayTimeout        504  timeout_error           the replica took the request but did not
+                                                       answer within upstream_read_timeout_s
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ __all__ = [
     "BadRequest",
     "Forbidden",
     "GatewayError",
+    "GatewayTimeout",
     "NotFound",
     "PayloadTooLarge",
     "RateLimited",
@@ -103,3 +107,8 @@ class UpstreamFailed(GatewayError):
 class Unavailable(GatewayError):
     status = 503
     type = "service_unavailable"
+
+
+class GatewayTimeout(GatewayError):
+    status = 504
+    type = "timeout_error"

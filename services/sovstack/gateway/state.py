@@ -31,6 +31,7 @@ from sovstack.gateway.errors import GatewayError
 from sovstack.gateway.jwks import JwksCache
 from sovstack.gateway.limits import RateLimiter
 from sovstack.gateway.metrics import Metrics
+from sovstack.gateway.protocol import BodyRules
 from sovstack.gateway.upstreams import Pool
 
 __all__ = ["GatewayState"]
@@ -68,6 +69,10 @@ class GatewayState:
         self.settings = settings
         self.metrics = metrics
         self.rate_limiter = RateLimiter(settings.rate_limit_per_client, settings.rate_limit_burst)
+        self.body_rules = BodyRules(
+            max_tokens=settings.max_tokens_limit, max_n=settings.max_n,
+            extensions=settings.vllm_extensions, drop_unknown=settings.unknown_fields == "drop",
+        )  # fmt: skip
         self.upstream = upstream
         self.idp = idp
         self.jwks = jwks
