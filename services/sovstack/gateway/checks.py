@@ -118,15 +118,17 @@ def any_of(*checks: Check, what: str) -> Check:
 def obj(fields: Mapping[str, Check], required: tuple[str, ...] = ()) -> Check:
     """An object with only the declared ``fields``; each present value checked, nulls left out."""
 
+    names = frozenset(fields)
+
     def check(value: Any, path: str) -> Any:
         if type(value) is not dict:
             raise refuse(path, "must be an object")
-        unknown = [k for k in value if k not in fields]
-        if unknown:
+        if not names.issuperset(value):
+            unknown = [k for k in value if k not in names]
             raise refuse(path, f"has unknown fields: {named(unknown)}", "unknown_field")
-        missing = [k for k in required if value.get(k) is None]
-        if missing:
-            raise refuse(path, f"needs {named(missing)}", "missing_field")
+        for key in required:
+            if value.get(key) is None:
+                raise refuse(path, f"needs {key!r}", "missing_field")
         return {k: fields[k](v, f"{path}.{k}") for k, v in value.items() if v is not None}
 
     return check

@@ -58,7 +58,7 @@ class Outgoing:
 
     @property
     def payload(self) -> bytes:
-        return json.dumps(self.body, ensure_ascii=False, separators=(",", ":")).encode()
+        return json.dumps(self.body).encode()
 
 
 async def _failed(

@@ -237,28 +237,34 @@ def _logit_bias(value: Any, path: str) -> Any:
     return value
 
 
+# What the policy is told when a request sets none of the fields that change cost.
+_NO_FACTS: Final[dict[str, Any]] = {
+    "stream": False, "max_tokens": None, "max_completion_tokens": None, "min_tokens": None,
+    "ignore_eos": False, "n": 1, "best_of": None, "beam_search": False, "logprobs": None,
+    "top_logprobs": None, "prompt_logprobs": None, "priority": None, "guided": (),
+    "tools": 0, "tool_choice": None,
+}  # fmt: skip
+_AS_IS: Final = frozenset(_NO_FACTS) - {"guided", "tools", "tool_choice", "beam_search"}
+_COSTLY: Final = _AS_IS | {"tools", "tool_choice", "use_beam_search", "response_format",
+                           *_GUIDED}  # fmt: skip
+
+
 def _facts(body: dict[str, Any]) -> dict[str, Any]:
     """What the policy is told: every field that changes cost or scheduling."""
-    guided = [k for k in _GUIDED if k in body]
+    facts = dict(_NO_FACTS)
+    costly = body.keys() & _COSTLY
+    if not costly:
+        return facts
+    for key in costly & _AS_IS:
+        facts[key] = body[key]
+    guided = [k for k in _GUIDED if k in costly]
     response_format = body.get("response_format")
     if response_format and response_format["type"] != "text":
         guided.append(response_format["type"])
+    facts["guided"] = tuple(guided)
+    facts["tools"] = len(body.get("tools", ()))
+    facts["beam_search"] = bool(body.get("use_beam_search"))
+    # "none", "auto", "required", or "function" for a named one (the name is the client's).
     tool_choice = body.get("tool_choice")
-    return {
-        "stream": bool(body.get("stream")),
-        "max_tokens": body.get("max_tokens"),
-        "max_completion_tokens": body.get("max_completion_tokens"),
-        "min_tokens": body.get("min_tokens"),
-        "ignore_eos": bool(body.get("ignore_eos")),
-        "n": body.get("n", 1),
-        "best_of": body.get("best_of"),
-        "beam_search": bool(body.get("use_beam_search")),
-        "logprobs": body.get("logprobs"),
-        "top_logprobs": body.get("top_logprobs"),
-        "prompt_logprobs": body.get("prompt_logprobs"),
-        "priority": body.get("priority"),
-        "guided": guided,
-        "tools": len(body.get("tools") or ()),
-        # "none", "auto", "required", or "function" for a named one (the name is the client's).
-        "tool_choice": tool_choice if isinstance(tool_choice, str | None) else "function",
-    }
+    facts["tool_choice"] = tool_choice if isinstance(tool_choice, str | None) else "function"
+    return facts

@@ -70,7 +70,7 @@ def test_a_site_admits_vllm_fields_by_name_and_the_policy_sees_the_costly_ones()
     }
     facts = checked.facts
     assert (facts["ignore_eos"], facts["min_tokens"], facts["priority"]) == (True, 8, 3)
-    assert facts["guided"] == ["guided_regex"]
+    assert facts["guided"] == ("guided_regex",)
     # Admitted means checked too.
     assert _refused("chat", CHAT | {"min_tokens": "8"}, rules).param == "min_tokens"
     # And still refused where the admitted field does not apply.
@@ -164,7 +164,7 @@ def test_the_body_sent_on_holds_only_checked_fields_and_no_nulls() -> None:
     checked = RULES.check("chat", asked)
     assert "max_tokens" not in checked.body and checked.body["temperature"] == 0.5
     assert checked.stream and checked.wants_usage
-    assert checked.facts["guided"] == ["json_schema"]
+    assert checked.facts["guided"] == ("json_schema",)
 
 
 @pytest.mark.parametrize(
@@ -199,3 +199,27 @@ def test_what_the_openai_sdk_sends_passes(kind: str, body: dict[str, Any]) -> No
 )
 def test_each_route_has_its_own_allowlist(kind: str, body: dict[str, Any], param: str) -> None:
     assert _refused(kind, body).param == param
+
+
+def test_the_policy_is_told_every_field_that_changes_cost() -> None:
+    assert RULES.check("chat", CHAT).facts == {
+        "stream": False, "max_tokens": None, "max_completion_tokens": None, "min_tokens": None,
+        "ignore_eos": False, "n": 1, "best_of": None, "beam_search": False, "logprobs": None,
+        "top_logprobs": None, "prompt_logprobs": None, "priority": None, "guided": (),
+        "tools": 0, "tool_choice": None,
+    }  # fmt: skip
+    rules = BodyRules(max_tokens=4096, max_n=4, extensions=list(VLLM_EXTENSIONS))
+    tool = {"type": "function", "function": {"name": "f"}}
+    costly = rules.check("chat", CHAT | {
+        "stream": True, "max_tokens": 9, "max_completion_tokens": 8, "min_tokens": 7,
+        "ignore_eos": True, "n": 3, "use_beam_search": True, "logprobs": True,
+        "top_logprobs": 5, "prompt_logprobs": 2, "priority": -1, "guided_choice": ["a"],
+        "response_format": {"type": "json_object"}, "tools": [tool, tool],
+        "tool_choice": {"type": "function", "function": {"name": "f"}},
+    })  # fmt: skip
+    assert costly.facts == {
+        "stream": True, "max_tokens": 9, "max_completion_tokens": 8, "min_tokens": 7,
+        "ignore_eos": True, "n": 3, "best_of": None, "beam_search": True, "logprobs": True,
+        "top_logprobs": 5, "prompt_logprobs": 2, "priority": -1,
+        "guided": ("guided_choice", "json_object"), "tools": 2, "tool_choice": "function",
+    }  # fmt: skip
