@@ -143,7 +143,7 @@ async def _finish_plain(
         # Upstream internals stay inside: the caller gets a plain 502.
         await state.auditor.ended(ctx, "error", status=502, error=f"upstream status {status}")
         raise UpstreamFailed("the model replica failed to answer", code="upstream")
-    usage = parsed.get("usage")
+    usage = parsed.get("usage") if isinstance(parsed.get("usage"), dict) else None
     event = "completed" if status < 400 else "error"
     if status >= 400:
         # The replica refused the request itself (an unsupported parameter, a model
