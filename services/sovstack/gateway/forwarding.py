@@ -13,6 +13,7 @@ How each way it can go ends (the replica is "marked down" until a health probe p
     a stream                        ``completed``; ``aborted`` when the client left
                                     (even before the first byte); ``error`` (and marked
                                     down) when the replica failed mid-stream
+    anything else (a bug, shutdown) ``error`` with status 500, or ``aborted`` if cancelled
 
 When the policy asks to keep content, the kept prompt is the whole body the
 model received (the bytes sent) and the kept completion every byte the client
@@ -113,6 +114,23 @@ async def open_upstream(
 
 
 async def forward(
+    state: GatewayState, ctx: RequestContext, allowed: tuple[str, ...], out: Outgoing
+) -> Response:
+    """The answer to an accepted request; however it fails, the request gets its end record."""
+    try:
+        return await _forward(state, ctx, allowed, out)
+    except BaseException as exc:
+        if not ctx.ended:  # a failure not foreseen above still closes the request
+            with anyio.CancelScope(shield=True):
+                gone = isinstance(exc, anyio.get_cancelled_exc_class())
+                await state.auditor.ended(
+                    ctx, "aborted" if gone else "error", status=None if gone else 500,
+                    error=f"gateway failed: {type(exc).__name__}",
+                )  # fmt: skip
+        raise
+
+
+async def _forward(
     state: GatewayState, ctx: RequestContext, allowed: tuple[str, ...], out: Outgoing
 ) -> Response:
     payload = out.payload

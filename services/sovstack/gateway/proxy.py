@@ -4,14 +4,13 @@ The order is the contract (ARCHITECTURE.md, "The request path"): nothing is
 sent upstream before the token verified, the body passed its route's checks
 (gateway/protocol.py), the policy allowed, and the ``accepted`` record is
 durable. Every request leaves a ``denied`` record, or ``accepted`` and exactly
-one end record (gateway/forwarding.py; what fails in between is closed here).
+one end record (gateway/forwarding.py says which, for each way a request ends).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import anyio
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -131,15 +130,5 @@ async def handle_inference(request: Request, kind: str) -> Response:
         # Always ask for usage so the audit can count tokens; the tap drops the
         # usage-only event again for a client that did not ask for it.
         body["stream_options"] = {**body.get("stream_options", {}), "include_usage": True}
-    try:
-        return await forward(state, ctx, decision.allowed_replicas,
-                             Outgoing(body, checked.stream, checked.wants_usage))  # fmt: skip
-    except BaseException as exc:
-        if not ctx.ended:  # a failure forwarding did not foresee still closes the request
-            with anyio.CancelScope(shield=True):
-                gone = isinstance(exc, anyio.get_cancelled_exc_class())
-                await state.auditor.ended(
-                    ctx, "aborted" if gone else "error", status=None if gone else 500,
-                    error=f"gateway failed: {type(exc).__name__}",
-                )  # fmt: skip
-        raise
+    out = Outgoing(body, checked.stream, checked.wants_usage)
+    return await forward(state, ctx, decision.allowed_replicas, out)

@@ -246,3 +246,19 @@ async def test_a_stream_whose_client_left_before_the_first_byte_still_ends(
     assert [(r["event"], r["status"]) for r in h.records()] == [("aborted", 200)]
     assert h.replica.outstanding == 0
     h.log.close()
+
+
+async def test_a_failure_nothing_foresaw_still_ends_the_request(tmp_path: Path) -> None:
+    session = aiohttp.ClientSession()
+    await session.close()  # using it now raises RuntimeError, not a ClientError
+    h = Harness(tmp_path, session, "http://127.0.0.1:9")
+    with pytest.raises(RuntimeError):
+        await forward(h.state, h.ctx(), ("gpu-1",), Outgoing(BODY, False, False))
+    [end] = h.records()
+    assert (end["event"], end["status"], end["error"]) == (
+        "error",
+        500,
+        "gateway failed: RuntimeError",
+    )
+    assert h.replica.outstanding == 0
+    h.log.close()
