@@ -242,9 +242,9 @@ _NO_FACTS: Final[dict[str, Any]] = {
     "stream": False, "max_tokens": None, "max_completion_tokens": None, "min_tokens": None,
     "ignore_eos": False, "n": 1, "best_of": None, "beam_search": False, "logprobs": None,
     "top_logprobs": None, "prompt_logprobs": None, "priority": None, "guided": (),
-    "tools": 0, "tool_choice": None,
+    "tools": 0, "tool_choice": None, "prompts": 1,
 }  # fmt: skip
-_AS_IS: Final = frozenset(_NO_FACTS) - {"guided", "tools", "tool_choice", "beam_search"}
+_AS_IS: Final = frozenset(_NO_FACTS) - {"guided", "tools", "tool_choice", "beam_search", "prompts"}
 _COSTLY: Final = _AS_IS | {"tools", "tool_choice", "use_beam_search", "response_format",
                            *_GUIDED}  # fmt: skip
 
@@ -252,6 +252,10 @@ _COSTLY: Final = _AS_IS | {"tools", "tool_choice", "use_beam_search", "response_
 def _facts(body: dict[str, Any]) -> dict[str, Any]:
     """What the policy is told: every field that changes cost or scheduling."""
     facts = dict(_NO_FACTS)
+    # A batch of prompts (or inputs) costs as many requests: n sequences for each.
+    batch = body.get("prompt", body.get("input"))
+    if type(batch) is list and type(batch[0]) is not int:
+        facts["prompts"] = len(batch)
     costly = body.keys() & _COSTLY
     if not costly:
         return facts

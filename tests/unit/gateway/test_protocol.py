@@ -206,7 +206,7 @@ def test_the_policy_is_told_every_field_that_changes_cost() -> None:
         "stream": False, "max_tokens": None, "max_completion_tokens": None, "min_tokens": None,
         "ignore_eos": False, "n": 1, "best_of": None, "beam_search": False, "logprobs": None,
         "top_logprobs": None, "prompt_logprobs": None, "priority": None, "guided": (),
-        "tools": 0, "tool_choice": None,
+        "tools": 0, "tool_choice": None, "prompts": 1,
     }  # fmt: skip
     rules = BodyRules(max_tokens=4096, max_n=4, extensions=list(VLLM_EXTENSIONS))
     tool = {"type": "function", "function": {"name": "f"}}
@@ -222,4 +222,10 @@ def test_the_policy_is_told_every_field_that_changes_cost() -> None:
         "ignore_eos": True, "n": 3, "best_of": None, "beam_search": True, "logprobs": True,
         "top_logprobs": 5, "prompt_logprobs": 2, "priority": -1,
         "guided": ("guided_choice", "json_object"), "tools": 2, "tool_choice": "function",
+        "prompts": 1,
     }  # fmt: skip
+    batch = {"model": "m", "prompt": ["a", "b", "c"], "n": 4}
+    assert RULES.check("completions", batch).facts["prompts"] == 3
+    assert RULES.check("completions", batch | {"prompt": [1, 2]}).facts["prompts"] == 1
+    assert RULES.check("completions", batch | {"prompt": [[1], [2]]}).facts["prompts"] == 2
+    assert RULES.check("embeddings", {"model": "m", "input": ["a", "b"]}).facts["prompts"] == 2
