@@ -5,7 +5,8 @@ forward (the same object, or a cleaned copy for an object with declared
 fields) or raises :class:`BadRequest` whose ``param`` is ``path`` (e.g.
 ``messages[2].content``). They are plain functions over exact types, so a
 typical chat body is checked in a few microseconds (the gateway is benchmarked).
-``null`` in an optional field means "not given": the field is left out.
+``null`` means "not given": the field is left out, and an unknown field that
+is null is left out too rather than refused.
 """
 
 from __future__ import annotations
@@ -124,8 +125,11 @@ def obj(fields: Mapping[str, Check], required: tuple[str, ...] = ()) -> Check:
         if type(value) is not dict:
             raise refuse(path, "must be an object")
         if not names.issuperset(value):
-            unknown = [k for k in value if k not in names]
-            raise refuse(path, f"has unknown fields: {named(unknown)}", "unknown_field")
+            # A null says nothing and is never forwarded: the openai SDK sends back a
+            # reply's message with every field of it, most of them null.
+            unknown = [k for k in value if k not in names and value[k] is not None]
+            if unknown:
+                raise refuse(path, f"has unknown fields: {named(unknown)}", "unknown_field")
         for key in required:
             if value.get(key) is None:
                 raise refuse(path, f"needs {key!r}", "missing_field")

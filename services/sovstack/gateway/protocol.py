@@ -191,7 +191,7 @@ class BodyRules:
     def check(self, kind: str, body: dict[str, Any]) -> Checked:
         """The checked body of a ``kind`` request; :class:`BadRequest` naming what is wrong."""
         fields = self._routes[kind]
-        unknown = [k for k in body if k not in fields]
+        unknown = [k for k in body if k not in fields and body[k] is not None]
         if unknown:
             refused = [k for k in unknown if not self._drop_unknown or _known(k)]
             if refused:

@@ -229,3 +229,21 @@ def test_the_policy_is_told_every_field_that_changes_cost() -> None:
     assert RULES.check("completions", batch | {"prompt": [1, 2]}).facts["prompts"] == 1
     assert RULES.check("completions", batch | {"prompt": [[1], [2]]}).facts["prompts"] == 2
     assert RULES.check("embeddings", {"model": "m", "input": ["a", "b"]}).facts["prompts"] == 2
+
+
+def test_a_reply_sent_back_as_the_sdk_dumps_it_passes_its_nulls_dropped() -> None:
+    reply = {
+        "role": "assistant",
+        "content": "P-7 is fine.",
+        "refusal": None,
+        "annotations": None,
+        "audio": None,
+        "function_call": None,
+        "tool_calls": None,
+    }
+    body = CHAT | {"messages": [*MESSAGES, reply], "metadata": None}
+    checked = RULES.check("chat", body)
+    assert checked.body == CHAT | {
+        "messages": [*MESSAGES, {"role": "assistant", "content": "P-7 is fine."}]
+    }
+    assert _refused("chat", body | {"metadata": {"a": "b"}}).param == "metadata"
