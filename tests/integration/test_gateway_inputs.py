@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import openai
 import pytest
 import yaml
 
@@ -262,3 +263,16 @@ def test_a_replica_that_does_not_answer_gets_504_or_502_an_error_record_and_is_m
     )
     assert after.status_code == 503 and after.json()["error"]["code"] == "no_replica"
     assert [r["event"] for r in next_records] == ["accepted", "error"]
+
+
+def test_the_openai_sdk_can_send_a_reply_back_in_the_next_turn(
+    gateway: Gateway, keycloak_server: KeycloakServed
+) -> None:
+    sdk = openai.OpenAI(
+        base_url=f"{gateway.url}/v1", api_key=keycloak_server.token("line-monitor"),
+        default_headers=INTERNAL, http_client=gateway.client(), max_retries=0,
+    )  # fmt: skip
+    first = sdk.chat.completions.create(model=VLLM_MODEL_NAME, messages=MESSAGES, max_tokens=3)  # type: ignore[arg-type]
+    turns = [*MESSAGES, first.choices[0].message, {"role": "user", "content": "And line 2?"}]
+    second = sdk.chat.completions.create(model=VLLM_MODEL_NAME, messages=turns, max_tokens=3)  # type: ignore[arg-type]
+    assert second.usage is not None and second.usage.completion_tokens == 3
