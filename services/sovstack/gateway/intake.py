@@ -28,14 +28,16 @@ _SURROGATE_ESCAPE: Final = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 def declared_classification(request: Request) -> str | None:
-    """The ``X-Data-Classification`` header if given; 400 unless it is a short plain name."""
-    value = request.headers.get(CLASSIFICATION_HEADER)
-    if value is None:
+    """The ``X-Data-Classification`` header if given; 400 unless it is one short plain name."""
+    values = request.headers.getlist(CLASSIFICATION_HEADER)
+    if not values:
         return None
-    if not _CLASSIFICATION.fullmatch(value):
+    value = values[0]
+    # Two declarations are refused, not resolved: either one could be the wrong one.
+    if len(values) > 1 or not _CLASSIFICATION.fullmatch(value):
         raise BadRequest(
-            "the X-Data-Classification header must be a name of 1 to 64 letters, "
-            "digits, '.', '_' or '-'",
+            "the X-Data-Classification header must be given once, as a name of 1 to 64 "
+            "letters, digits, '.', '_' or '-'",
             param="X-Data-Classification", code="invalid_header",
         )  # fmt: skip
     return value

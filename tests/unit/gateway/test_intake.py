@@ -86,6 +86,12 @@ def test_a_classification_header_must_be_a_short_plain_name(value: bytes) -> Non
     assert len(raised.value.message) < 200  # the value is not echoed back
 
 
+def test_two_classification_headers_are_refused_whatever_they_say() -> None:
+    headers = [(b"x-data-classification", b"public"), (b"x-data-classification", b"restricted")]
+    with pytest.raises(BadRequest):
+        declared_classification(_request(headers=headers))
+
+
 def test_a_classification_header_as_the_policy_names_them_is_taken() -> None:
     for name in ("public", "internal", "confidential", "restricted", "plant-a.secret_2"):
         headers = [(b"x-data-classification", name.encode())]
