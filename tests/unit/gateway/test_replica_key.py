@@ -123,7 +123,7 @@ async def test_each_replica_gets_its_own_key_and_no_other(tmp_path: Path) -> Non
         state = types.SimpleNamespace(pool=pool, upstream=client)
         for rid in keys:
             ctx = RequestContext(request_id=rid, route="/v1/chat/completions", model="m")
-            response, replica = await _open(cast(Any, state), ctx, (rid,), {"model": "m"})
+            response, replica = await open_upstream(cast(Any, state), ctx, (rid,), b"{}")
             assert (response.status, replica.id) == (200, rid)
             response.release()
     assert seen_1 == [f"Bearer {keys['gpu-1']}"] * 2  # the probe, then the request
