@@ -176,7 +176,10 @@ def gateway(
 ) -> Iterator[Gateway]:
     """The real gateway in front of real Keycloak, OPA (project policies) and vLLM."""
     state = tmp_path_factory.mktemp("gateway")
+    # ignore_eos makes the tiny model stream as long as a test needs (vLLM fields are
+    # refused unless a site admits them, gateway/protocol.py).
     with run_gateway(
-        project_paths, state, keycloak_server.issuer, policy_opa.url, dev_upstreams(vllm_server)
-    ) as gw:
+        project_paths, state, keycloak_server.issuer, policy_opa.url, dev_upstreams(vllm_server),
+        vllm_extensions=["ignore_eos"],
+    ) as gw:  # fmt: skip
         yield gw

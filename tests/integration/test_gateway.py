@@ -221,7 +221,7 @@ def test_limits_refuse_oversized_and_over_cap_requests(
         assert huge.json()["error"]["param"] == "max_tokens"
         refused = gateway.records_of(huge.headers["x-request-id"])
         assert [r["event"] for r in refused] == ["denied"]
-        assert "at most" in refused[0]["decision"]["reasons"][0]
+        assert "from 1 to 4096" in refused[0]["decision"]["reasons"][0]  # the limit, named
         bad = client.post(
             "/v1/chat/completions",
             content=b"{not json",

@@ -252,8 +252,9 @@ def gateway_on_one_state(
     opa_url = f"http://127.0.0.1:{own_opa.launch.port}"
     upstreams = dev_upstreams(vllm_server)
     return lambda: run_gateway(
-        project_paths, tmp_path / "gw", keycloak_server.issuer, opa_url, upstreams
-    )
+        project_paths, tmp_path / "gw", keycloak_server.issuer, opa_url, upstreams,
+        vllm_extensions=["ignore_eos"],  # LONG streams as long as the replica allows
+    )  # fmt: skip
 
 
 def test_a_gateway_killed_under_load_keeps_every_acknowledged_record_and_closes_the_rest(

@@ -1,8 +1,8 @@
 """``make mutation``: mutmut over the code that keeps a request from reaching a model.
 
-The modules are the gateway's authentication, authorisation, auditing, limits
-and proxy, and the audit log's verifier; the tests are the unit tests that
-exercise them. mutmut imports mutated code from ``mutants/src`` (it knows
+The modules are the gateway's authentication, authorisation, auditing, limits,
+proxy, forwarding, intake and protocol, and the audit log's verifier; the tests
+are the unit tests that exercise them. mutmut imports mutated code from ``mutants/src`` (it knows
 ``./``, ``src/`` and ``source/``, not ``services/``), so the run happens in a
 scratch copy, ``.sovstack/mutation/``, with ``services/`` copied as ``src/``.
 The run is bounded (``--minutes``); mutants not reached by then are counted
@@ -30,6 +30,9 @@ MODULES = (
     "gateway/auditing.py",
     "gateway/limits.py",
     "gateway/proxy.py",
+    "gateway/forwarding.py",
+    "gateway/intake.py",
+    "gateway/protocol.py",
     "audit/verify.py",
 )
 TESTS = ("tests/unit/gateway", "tests/unit/audit")

@@ -7,7 +7,6 @@ Encrypted content stays sealed unless the matching site key is given.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from typing import Any
 from sovstack.audit.content import decrypt_content
 from sovstack.audit.entries import decode_entry
 from sovstack.audit.errors import ContentError, RecordError
+from sovstack.audit.jsonlines import dump_line
 from sovstack.audit.records import format_time
 from sovstack.audit.recovery import require_log
 from sovstack.audit.segments import Scanner, list_segments
@@ -72,7 +72,7 @@ def decrypt_record(record: dict[str, Any], keys: Mapping[str, bytes]) -> list[st
 
 
 def _line(index: int, record: Mapping[str, Any]) -> str:
-    return json.dumps({"index": index, "record": record}, sort_keys=True, ensure_ascii=False)
+    return dump_line({"index": index, "record": record})
 
 
 def export_lines(

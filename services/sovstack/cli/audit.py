@@ -27,6 +27,7 @@ from sovstack.audit.checkpoint import open_checkpoint
 from sovstack.audit.cosignature import verify_cosignature
 from sovstack.audit.export import Filters, export_lines, follow, parse_time
 from sovstack.audit.inclusion import latest_note, prove_request, verify_bundle
+from sovstack.audit.jsonlines import dump_line, split_lines
 from sovstack.audit.keys import load_signing_key
 from sovstack.audit.verify import verify_log
 from sovstack.audit.witness import store_cosigned
@@ -144,7 +145,7 @@ def prove(directory: Path, pubkey: Path, request_id: str, checkpoint_file: Path 
         note = latest_note(directory)
     bundles, later = prove_request(directory, request_id, note, key)
     for bundle in bundles:
-        click.echo(json.dumps(bundle, sort_keys=True, ensure_ascii=False))
+        click.echo(dump_line(bundle))
     if later:
         click.echo(
             f"entries {later} of {request_id!r} are not covered by that checkpoint yet", err=True
@@ -164,7 +165,7 @@ def verify_proof(
 ) -> None:
     """Check inclusion proofs from 'audit prove' offline (PROOF_FILE or stdin)."""
     key = load_public_key(pubkey)
-    lines = [line for line in proof_file.read().splitlines() if line.strip()]
+    lines = split_lines(proof_file.read())
     if not lines:
         raise click.UsageError("no proof given")
     for n, line in enumerate(lines, 1):

@@ -15,10 +15,18 @@ Content is never recorded unless the decision's ``store_content`` obligation
 asks for it, and then only encrypted under the site key. ``prompt_sha256`` is
 the SHA-256 of the request body exactly as received and ``completion_sha256``
 that of the response body exactly as sent, so either side can recompute them.
+
+Text that came from outside (a model name, a classification, a role, a reason
+that quotes a request) goes into a record bounded: at most ``TEXT_LIMIT``
+characters of valid UTF-8 as given, else ``sha256:<hex>`` of it, so that no
+request can grow the log by more than a bounded amount or hold a value a
+record cannot (a lone surrogate). Reasons are cut rather than hashed, since
+they are read by people, and there are at most ``MAX_REASONS`` of them.
 """
 
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,6 +46,32 @@ __all__ = ["GATEWAY_RESTART", "Auditor", "RequestContext"]
 
 GATEWAY_RESTART = "gateway_restart"  # the error of an aborted record written at start-up
 _ENDS = frozenset({"completed", "aborted", "error"})
+TEXT_LIMIT = 256
+REASON_LIMIT = 512
+MAX_REASONS = 16
+
+
+def bounded(text: str | None, limit: int = TEXT_LIMIT) -> str | None:
+    """``text`` as it goes into a record: itself if short and valid UTF-8, else its digest."""
+    # isprintable() is False for control, line-break and surrogate characters alike.
+    if text is None or (len(text) <= limit and text.isprintable()):
+        return text
+    return "sha256:" + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _reason(text: str) -> str:
+    if len(text) <= REASON_LIMIT and _utf8(text):
+        return text
+    cut = text[:REASON_LIMIT].encode("utf-8", "replace").decode("utf-8")
+    return f"{cut}... ({bounded(text, 0)})"
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 @dataclass
@@ -55,6 +89,7 @@ class RequestContext:
     weights_digest: str | None = None
     prompt_sha256: str | None = None
     source: str | None = None  # the peer's address, for refusals of callers not authenticated
+    ended: bool = False  # an end record was asked for (each request gets one)
 
     def latency_us(self) -> int:
         return int((time.monotonic() - self.started) * 1_000_000)
@@ -78,20 +113,21 @@ class Auditor:
         recorded = None
         if decision is not None:
             recorded = RecordedDecision(
-                decision.allow, decision.reasons, decision.obligations, decision.revision or ""
-            )
+                decision.allow, _reasons(decision.reasons), decision.obligations,
+                bounded(decision.revision) or "",
+            )  # fmt: skip
         elif reasons is not None:
-            recorded = RecordedDecision(False, reasons)
+            recorded = RecordedDecision(False, _reasons(reasons))
         return build_record(
             request_id=ctx.request_id,
             event=event,
             route=ctx.route,
-            subject=subject.sub if subject else None,
-            client=subject.client_id if subject else None,
-            roles=subject.roles if subject else (),
-            site=subject.site if subject else None,
-            model=ctx.model,
-            data_classification=ctx.classification,
+            subject=bounded(subject.sub) if subject else None,
+            client=bounded(subject.client_id) if subject else None,
+            roles=[bounded(r) or "-" for r in subject.roles] if subject else (),
+            site=bounded(subject.site) if subject else None,
+            model=bounded(ctx.model),
+            data_classification=bounded(ctx.classification),
             decision=recorded,
             prompt_sha256=ctx.prompt_sha256,
             **fields,
@@ -127,10 +163,11 @@ class Auditor:
         return await self._append(self._record(ctx, event, reasons))
 
     async def ended(
-        self, ctx: RequestContext, event: str, *, status: int,
+        self, ctx: RequestContext, event: str, *, status: int | None,
         usage: dict[str, Any] | None = None, response_sha256: str | None = None,
         error: str | None = None, prompt: str | None = None, completion: str | None = None,
     ) -> int:  # fmt: skip
+        ctx.ended = True
         prompt_tokens = _int(usage, "prompt_tokens")
         completion_tokens = _int(usage, "completion_tokens")
         if prompt_tokens is None or completion_tokens is None:
@@ -147,7 +184,7 @@ class Auditor:
             replica=ctx.replica, model_digest=ctx.weights_digest, status=status,
             prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
             latency_us=ctx.latency_us(), completion_sha256=response_sha256,
-            error=error, content=content,
+            error=_reason(error) if error else None, content=content,
         )  # fmt: skip
         return await self._append(record)
 
@@ -185,6 +222,10 @@ def _abandoned(log: AuditLog) -> list[dict[str, Any]]:
         elif record["event"] in _ENDS:
             opened.pop(record["request_id"], None)
     return list(opened.values())
+
+
+def _reasons(reasons: tuple[str, ...] | list[str]) -> list[str]:
+    return [_reason(r) for r in reasons[:MAX_REASONS]]
 
 
 def _recorded(decision: dict[str, Any] | None) -> RecordedDecision | None:

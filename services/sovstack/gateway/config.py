@@ -25,6 +25,7 @@ from pydantic_settings import (
 )
 
 from sovstack.gateway.endpoints import OpaEndpoint, is_loopback, parse_opa_url
+from sovstack.gateway.protocol import NEVER_FORWARDED, VLLM_EXTENSIONS
 
 __all__ = ["CONFIG_FILE_ENV", "Replica", "Settings", "get_settings"]
 
@@ -128,6 +129,14 @@ class Settings(BaseSettings):
     # Serve /metrics on this address only (then the main port answers 404 for it).
     metrics_host: str | None = None
     metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    # --- request body (gateway/protocol.py): what a body may hold and what is sent on
+    # The token cap sent when neither the client nor the policy sets one.
+    default_max_tokens: int = Field(default=512, ge=1)
+    # vLLM's own request fields to forward, by name (protocol.VLLM_EXTENSIONS);
+    # each is checked and, where it changes cost, shown to the policy. None by default.
+    vllm_extensions: list[str] = []
+    # A field no route knows: refused with 400 naming it, or dropped (never forwarded).
+    unknown_fields: Literal["refuse", "drop"] = "refuse"
 
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
@@ -191,6 +200,27 @@ class Settings(BaseSettings):
                 raise ValueError(
                     f"plain HTTP is served on loopback only, not on {self.metrics_host}"
                 )
+        return self
+
+    @field_validator("vllm_extensions")
+    @classmethod
+    def _known_extensions(cls, names: list[str]) -> list[str]:
+        never = sorted(set(names) & NEVER_FORWARDED)
+        if never:
+            raise ValueError(f"these vLLM fields are never forwarded: {', '.join(never)}")
+        unknown = sorted(set(names) - set(VLLM_EXTENSIONS))
+        if unknown:
+            known = ", ".join(sorted(VLLM_EXTENSIONS))
+            raise ValueError(f"unknown vLLM fields {', '.join(unknown)}; known: {known}")
+        return names
+
+    @model_validator(mode="after")
+    def _default_cap_within_limit(self) -> Settings:
+        if self.default_max_tokens > self.max_tokens_limit:
+            raise ValueError(
+                f"default_max_tokens ({self.default_max_tokens}) is over "
+                f"max_tokens_limit ({self.max_tokens_limit})"
+            )
         return self
 
     @field_validator("opa_url")

@@ -13,8 +13,11 @@ GatewayError
 ├── HeadersTooLarge       431  invalid_request_error   headers over the size or count limit
 ├── RateLimited           429  rate_limit_error        per-client rate exceeded (Retry-After)
 ├── UpstreamFailed        502  upstream_error          the replica failed after it was chosen
-└── Unavailable           503  service_unavailable     policy, audit or upstream unusable, or
-                                                       too many requests in flight (Retry-After)
+│                                                      (closed the connection, broken answer)
+├── Unavailable           503  service_unavailable     policy, audit or upstream unusable, or
+│                                                      too many requests in flight (Retry-After)
+└── GatewayTimeout        504  timeout_error           the replica took the request but did not
+                                                       answer within upstream_read_timeout_s
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ __all__ = [
     "Forbidden",
     "GatewayError",
     "HeadersTooLarge",
+    "GatewayTimeout",
     "NotFound",
     "PayloadTooLarge",
     "RateLimited",
@@ -121,3 +125,8 @@ class UpstreamFailed(GatewayError):
 class Unavailable(GatewayError):
     status = 503
     type = "service_unavailable"
+
+
+class GatewayTimeout(GatewayError):
+    status = 504
+    type = "timeout_error"

@@ -4,8 +4,11 @@
 (only a partial event waits for its end), hashes exactly the bytes the client
 receives, picks up the ``usage`` event for the audit record, and, when the
 client did not ask for usage, drops that usage-only event (the gateway always
-asks the replica for it). Event bodies are parsed only when they carry usage
-or when content must be kept.
+asks the replica for it). Event bodies are parsed only when they carry usage.
+
+When content must be kept, :attr:`StreamTap.text` is every byte the client
+received, events as sent: text, tool-call arguments, reasoning, logprobs and
+all, with nothing reassembled (so nothing a new kind of delta carries is lost).
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ class StreamTap:
         self.keep_text = keep_text
         self._pending = b""
         self._hash = hashlib.sha256()
-        self._text: list[str] = []
+        self._kept: list[bytes] = []
         self.usage: dict[str, Any] | None = None
 
     def feed(self, chunk: bytes) -> bytes:
@@ -47,10 +50,13 @@ class StreamTap:
             kept = [e for e in events.split(b"\n\n") if e and self._inspect(e)]
             events = b"".join(e + b"\n\n" for e in kept)
         self._hash.update(events)
+        if self.keep_text:
+            self._kept.append(events)
         return events
 
-    def _needs_parsing(self, events: bytes) -> bool:
-        return self.keep_text or any(m in events for m in _USAGE_MARKERS)
+    @staticmethod
+    def _needs_parsing(events: bytes) -> bool:
+        return any(m in events for m in _USAGE_MARKERS)
 
     def _inspect(self, event: bytes) -> bool:
         """Note what the event says; return False to drop it."""
@@ -61,17 +67,13 @@ class StreamTap:
         if isinstance(usage, dict):
             self.usage = usage
         choices = payload.get("choices")
-        if self.keep_text and isinstance(choices, list):
-            for choice in choices:
-                piece = (choice.get("delta") or {}).get("content") or choice.get("text")
-                if isinstance(piece, str):
-                    self._text.append(piece)
         usage_only = isinstance(usage, dict) and not choices
         return not (usage_only and self._drop_usage_only)
 
     @property
     def text(self) -> str:
-        return "".join(self._text)
+        """What the client received, as text (kept only with ``keep_text``)."""
+        return b"".join(self._kept).decode("utf-8", "replace")
 
     def sha256(self) -> str:
         return self._hash.hexdigest()

@@ -32,6 +32,7 @@ from sovstack.gateway.jwks import JwksCache
 from sovstack.gateway.limits import ClientSlots, RateLimiter
 from sovstack.gateway.metrics import Metrics
 from sovstack.gateway.refusals import Refusals
+from sovstack.gateway.protocol import BodyRules
 from sovstack.gateway.upstreams import Pool
 
 __all__ = ["GatewayState"]
@@ -70,6 +71,10 @@ class GatewayState:
         self.metrics = metrics
         self.rate_limiter = RateLimiter(settings.rate_limit_per_client, settings.rate_limit_burst)
         self.client_slots = ClientSlots(settings.max_in_flight_per_client)
+        self.body_rules = BodyRules(
+            max_tokens=settings.max_tokens_limit, max_n=settings.max_n,
+            extensions=settings.vllm_extensions, drop_unknown=settings.unknown_fields == "drop",
+        )  # fmt: skip
         self.upstream = upstream
         self.idp = idp
         self.jwks = jwks

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 from typing import Any, Final
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -28,6 +27,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sovstack.audit.checkpoint import Checkpoint
 from sovstack.audit.errors import AuditError, VerificationError
 from sovstack.audit.inclusion import BUNDLE_FORMAT, latest_note, verify_bundle
+from sovstack.audit.jsonlines import dump_line
 from sovstack.audit.keys import load_public_key
 from sovstack.audit.proofs import consistency_proof, inclusion_proof, verify_consistency
 from sovstack.audit.recovery import CHECKPOINTS_FILE
@@ -244,7 +244,7 @@ def _inclusion(
         )
     evidence = ctx.write(
         f"{base}/inclusion-proofs.jsonl",
-        "".join(json.dumps(b, sort_keys=True, ensure_ascii=False) + "\n" for b in bundles),
+        "".join(dump_line(b) + "\n" for b in bundles),
     )
     try:
         for bundle in bundles:

@@ -136,6 +136,38 @@ def test_prove_and_verify_proof_offline(make_log: LogMaker, pub_path: Path, tmp_
     assert missing.exit_code == 1 and "no record of request 'req-999'" in missing.output
 
 
+# Characters that str.splitlines() (and many tools) take for line breaks; a client
+# puts them in a record by asking for a model of that name.
+LINE_BREAKERS = ["\u2028", "\u2029", "\x85", "\x1c", "\x1d", "\x1e", "\v", "\f", "\r", "\r\n"]
+
+
+@pytest.mark.parametrize("breaker", LINE_BREAKERS, ids=[hex(ord(c[0])) for c in LINE_BREAKERS])
+def test_a_proof_of_a_record_holding_a_line_break_character_verifies(
+    tmp_path: Path, signing_key: Ed25519PrivateKey, pub_path: Path, breaker: str
+) -> None:
+    directory = tmp_path / "log"
+    model = f"no{breaker}such{breaker}model"
+    with AuditLog.open(directory, signing_key, ORIGIN) as log:
+        for i in range(3):
+            log.append_sync(make_record(i, model=model))
+        log.publish()
+    proved = run("prove", directory, "--pubkey", pub_path, "--request-id", "req-000001")
+    assert proved.exit_code == 0, proved.output
+    assert len(proved.stdout.splitlines()) == 1  # one line, even for str.splitlines
+    ok = run(
+        "verify-proof", "--pubkey", pub_path, "--request-id", "req-000001", stdin=proved.stdout
+    )
+    assert ok.exit_code == 0, ok.output
+    assert json.loads(json.loads(proved.stdout)["entry"])["record"]["model"] == model
+    # A proof written by another tool with the characters unescaped verifies too.
+    unescaped = json.dumps(json.loads(proved.stdout), ensure_ascii=False)
+    assert run("verify-proof", "--pubkey", pub_path, stdin=unescaped).exit_code == 0
+    exported = run("export", directory)
+    assert exported.exit_code == 0, exported.output
+    records = [json.loads(line)["record"] for line in exported.stdout.splitlines()]
+    assert [r["model"] for r in records] == [model] * 3
+
+
 def test_export_filters_and_decrypts_only_with_the_site_key(
     tmp_path: Path, signing_key: Ed25519PrivateKey
 ) -> None:

@@ -5,6 +5,7 @@ Every test uses a real audit log in a temporary folder; nothing is faked.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -90,3 +91,26 @@ async def test_a_restart_closes_each_request_left_in_flight_and_only_those(
                     "data_classification", "prompt_sha256"):  # fmt: skip
             assert record[key] == opened[key], key
     assert verify_log(tmp_path / "audit", KEY.public_key()).entries == len(records)
+
+
+async def test_values_from_outside_are_bounded_or_hashed_in_records(log: AuditLog) -> None:
+    auditor = Auditor(log, None)
+    ctx = _ctx("long")
+    ctx.model = "m" * 1100
+    ctx.classification = "internal\u2028"
+    ctx.subject = Subject("a" * 2000, "line-monitor", ("operator", "r" * 5000), "plant-a", None)
+    ctx.decision = None  # refused before the policy was asked: the reasons are the gateway's
+    await auditor.decided(ctx, reasons=["why " * 10_000, "lone \ud800 surrogate"] * 20)
+    await auditor.ended(ctx, "error", status=None, error="e" * 5000)
+    denied, ended = _records(log.directory)
+    digest = "sha256:" + hashlib.sha256(b"m" * 1100).hexdigest()
+    assert denied["model"] == ended["model"] == digest
+    assert str(denied["data_classification"]).startswith("sha256:")
+    assert str(denied["subject"]).startswith("sha256:")
+    assert denied["roles"][0] == "operator" and str(denied["roles"][1]).startswith("sha256:")
+    reasons = denied["decision"]["reasons"]  # type: ignore[index]
+    assert len(reasons) == 16 and all(len(r) < 700 for r in reasons)
+    assert str(reasons[1]).startswith("lone ? surrogate... (sha256:")
+    assert len(str(ended["error"])) < 700 and ended["status"] is None
+    assert ctx.ended
+    assert verify_log(log.directory, KEY.public_key()).entries == 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -132,3 +133,24 @@ def test_the_opa_url_is_honoured_as_given(
 def test_an_unsafe_or_unusable_opa_url_is_refused(url: str, why: str) -> None:
     with pytest.raises(ValidationError, match=why):
         _settings(opa_url=url)
+
+
+def test_request_body_defaults_forward_no_vllm_field_and_cap_tokens() -> None:
+    s = _settings()
+    assert s.vllm_extensions == [] and s.unknown_fields == "refuse"
+    assert 1 <= s.default_max_tokens <= s.max_tokens_limit
+
+
+@pytest.mark.parametrize(
+    ("over", "says"),
+    [
+        ({"vllm_extensions": ["ignore_eos", "no_such_field"]}, "unknown vLLM fields no_such_field"),
+        ({"vllm_extensions": ["vllm_xargs"]}, "never forwarded: vllm_xargs"),
+        ({"vllm_extensions": ["request_id"]}, "never forwarded: request_id"),
+        ({"default_max_tokens": 5000}, "default_max_tokens (5000) is over max_tokens_limit"),
+        ({"unknown_fields": "forward"}, "unknown_fields"),
+    ],
+)
+def test_unsafe_request_body_settings_refuse_start(over: dict[str, Any], says: str) -> None:
+    with pytest.raises(ValidationError, match=re.escape(says)):
+        _settings(**over)

@@ -36,3 +36,19 @@ def test_no_cap_leaves_the_body_as_sent_and_never_mutates_it() -> None:
     assert capped(body, None) == body
     capped(body, 8)
     assert body["max_completion_tokens"] == 4000
+
+
+@pytest.mark.parametrize(
+    ("asked", "cap", "sent"),
+    [
+        ({}, None, {"max_tokens": 512}),  # neither client nor policy: the gateway's own cap
+        ({"max_tokens": 2000}, None, {"max_tokens": 2000}),  # the client's, checked on entry
+        ({"max_completion_tokens": 9}, None, {"max_completion_tokens": 9}),
+        ({}, 64, {"max_tokens": 64}),  # the policy's cap wins over the default
+        ({}, 1024, {"max_tokens": 1024}),
+    ],
+)
+def test_without_any_cap_the_gateway_default_applies(
+    asked: dict[str, Any], cap: int | None, sent: dict[str, Any]
+) -> None:
+    assert capped(CHAT | asked, cap, default=512) == CHAT | sent

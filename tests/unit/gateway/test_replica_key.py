@@ -16,7 +16,7 @@ from aiohttp import web
 from sovstack.core.errors import KeyFileError
 from sovstack.gateway.auditing import RequestContext
 from sovstack.gateway.config import Replica
-from sovstack.gateway.proxy import _open  # the step that sends to a replica
+from sovstack.gateway.forwarding import open_upstream  # the step that sends to a replica
 from sovstack.gateway.upstreams import Pool
 
 KEY = "k3y-for-gpu-1"
@@ -74,7 +74,7 @@ async def test_probe_and_request_carry_the_key(
         assert pool.any_healthy()
         state = types.SimpleNamespace(pool=pool, upstream=client)
         ctx = RequestContext(request_id="r1", route="/v1/chat/completions", model="m")
-        response, _ = await _open(cast(Any, state), ctx, ("gpu-1",), {"model": "m"})
+        response, _ = await open_upstream(cast(Any, state), ctx, ("gpu-1",), b'{"model":"m"}')
         assert response.status == 200
         response.release()
     assert seen == [f"Bearer {KEY}", f"Bearer {KEY}"]
@@ -123,7 +123,7 @@ async def test_each_replica_gets_its_own_key_and_no_other(tmp_path: Path) -> Non
         state = types.SimpleNamespace(pool=pool, upstream=client)
         for rid in keys:
             ctx = RequestContext(request_id=rid, route="/v1/chat/completions", model="m")
-            response, replica = await _open(cast(Any, state), ctx, (rid,), {"model": "m"})
+            response, replica = await open_upstream(cast(Any, state), ctx, (rid,), b"{}")
             assert (response.status, replica.id) == (200, rid)
             response.release()
     assert seen_1 == [f"Bearer {keys['gpu-1']}"] * 2  # the probe, then the request

@@ -50,8 +50,30 @@ def test_text_is_collected_only_when_content_must_be_kept() -> None:
     for chunk in CHUNKS:
         keep.feed(chunk)
         skip.feed(chunk)
-    assert keep.text == "Pump ok"
+    assert keep.text == b"".join(CHUNKS).decode()
     assert skip.text == ""
+
+
+# What a chat stream with a tool call and reasoning sends: none of it is "content".
+TOOL_STREAM = [
+    _event({"choices": [{"index": 0, "delta": {"reasoning_content": "The pump log says"}}]}),
+    _event({"choices": [{"index": 0, "delta": {"tool_calls": [{"index": 0, "id": "call-1",
+            "type": "function", "function": {"name": "stop_pump", "arguments": ""}}]}}]}),
+    _event({"choices": [{"index": 0, "delta": {"tool_calls": [{"index": 0,
+            "function": {"arguments": '{"pump": "P-7"}'}}]}}]}),
+    _event({"choices": [], "usage": {"prompt_tokens": 9, "completion_tokens": 5}}),
+    b"data: [DONE]\n\n",
+]  # fmt: skip
+
+
+def test_the_kept_answer_is_everything_the_client_received() -> None:
+    tap = StreamTap(drop_usage_only=True, keep_text=True)
+    sent = b"".join(tap.feed(c) for c in TOOL_STREAM) + tap.flush()
+    assert tap.text == sent.decode()
+    assert tap.sha256() == hashlib.sha256(tap.text.encode()).hexdigest()
+    for part in ("The pump log says", "stop_pump", '{\\"pump\\": \\"P-7\\"}'):
+        assert part in tap.text, part
+    assert "usage" not in tap.text  # dropped for this client, so not kept either
 
 
 def test_a_trailing_event_without_blank_line_is_flushed() -> None:
