@@ -12,7 +12,6 @@ import dataclasses
 import errno
 import os
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -171,9 +170,5 @@ def _exercise(gw: Gateway, token: str, vllm: Served, filler: Path) -> None:
     assert [r["event"] for r in gw.records_of(after_id, 2)] == ["accepted", "completed"]
     records = gw.records()
     assert not [r for r in records if r["request_id"] in refused], "a refused request was logged"
-    verified = subprocess.run(
-        [sys.executable, "-m", "sovstack.cli", "audit", "verify", str(gw.files.audit_dir),
-         "--pubkey", str(gw.files.audit_public_key), "--check-records"],
-        capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
+    verified = gw.verify_log()
     assert verified.returncode == 0, verified.stdout + verified.stderr

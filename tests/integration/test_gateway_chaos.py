@@ -1,0 +1,351 @@
+"""Chaos under bounded load: kill -9 OPA, Keycloak, a vLLM replica, then the gateway.
+
+A few clients keep sending chats to a real gateway in front of real OPA,
+Keycloak and vLLM, all of this test's own (it kills them; the session
+fixtures other tests share are left alone). Each component is killed with
+SIGKILL mid-load, the clients are seen to feel it, and it is started again
+on the same port; the gateway last, while long streams are in flight, and
+then again on the same state folder. Afterwards:
+
+* ``sovstack audit verify --check-records`` passes on the log;
+* every answer a client got has its records in the log: one ``denied``, or
+  one ``accepted`` and exactly one end (so no acknowledged record was lost);
+  only a 2xx may have been ended by the gateway's restart (its ``completed``
+  follows the response, and the kill may fall in between): an error answer's
+  end is written before the answer, so the restart never closes one;
+* every ``accepted`` record in the log has exactly one end;
+* the streams in flight at the gateway's kill are closed at its next start
+  by an ``aborted`` record with error ``gateway_restart``;
+* no client ever got a 500.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from sovstack.components import launches
+from sovstack.core import services
+from sovstack.core.paths import Paths
+from sovstack.devstack import realm
+from sovstack.policy import serve as policy_serve
+from tests.integration.conftest import KeycloakServed, Served, dev_upstreams
+from tests.integration.gateway_harness import Gateway, run_gateway
+
+CHAT = {
+    "model": launches.VLLM_MODEL_NAME,
+    "messages": [{"role": "user", "content": "Any alarms on line 3?"}],
+    "max_tokens": 8,
+}
+# Sixteen sequences of up to 200 tokens each: still streaming when the gateway is killed.
+LONG = {
+    "model": launches.VLLM_MODEL_NAME,
+    "prompt": ["Pump"] * 4,
+    "n": 4,
+    "max_tokens": 200,
+    "stream": True,
+}
+ENDS = frozenset({"completed", "aborted", "error"})
+RESTART = "gateway_restart"
+
+
+class Component:
+    """One component process of this test's own: started, killed with SIGKILL, started again."""
+
+    def __init__(self, launch: services.Launch, log: Path) -> None:
+        self.launch, self.log = launch, log
+        self.running: services.Running | None = None
+
+    def start(self) -> None:
+        self.running = services.start(self.launch, self.log)
+
+    def wait_ready(self) -> None:
+        assert self.running is not None
+        services.wait_ready(self.running)
+
+    def kill(self) -> None:
+        """SIGKILL its whole process session (vLLM's engine, Keycloak's Java) and reap it."""
+        assert self.running is not None
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.running.pid, signal.SIGKILL)
+        self.running.proc.wait(30)
+        deadline = time.monotonic() + 30
+        while services.port_in_use(self.launch.port):  # its children let go of the port too
+            assert time.monotonic() < deadline, f"{self.launch.name} still holds its port"
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        if self.running is not None:
+            services.stop(self.running.pid)
+
+
+@contextlib.contextmanager
+def _components(*components: Component) -> Iterator[None]:
+    try:
+        for component in components:
+            component.start()
+        for component in components:
+            component.wait_ready()
+        yield
+    finally:
+        for component in components:
+            component.stop()
+
+
+@dataclass(frozen=True)
+class Seen:
+    """One answer a client received."""
+
+    request_id: str
+    status: int
+    code: str | None
+
+
+class Tokens:
+    """The clients' access token, fetched again after a 401 (Keycloak may be down then)."""
+
+    def __init__(self, keycloak: KeycloakServed) -> None:
+        self._keycloak = keycloak
+        self._lock = threading.Lock()
+        self.value = keycloak.token("line-monitor")
+
+    def refresh(self) -> None:
+        with self._lock, contextlib.suppress(httpx.HTTPError):
+            self.value = self._keycloak.token("line-monitor")
+
+
+class Load:
+    """``workers`` clients sending chats in a loop to whichever gateway is current."""
+
+    def __init__(self, gateway: Callable[[], Gateway], tokens: Tokens, workers: int = 3) -> None:
+        self._gateway, self._tokens = gateway, tokens
+        self.seen: list[Seen] = []
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._client) for _ in range(workers)]
+
+    def _client(self) -> None:
+        while not self._stop.is_set():
+            gateway = self._gateway()
+            headers = {"X-Data-Classification": "internal"}
+            try:
+                with gateway.client(self._tokens.value, **headers) as client:
+                    response = client.post("/v1/chat/completions", json=CHAT)
+            except httpx.HTTPError:
+                time.sleep(0.2)  # the gateway is down or was killed mid-answer
+                continue
+            code = None
+            if response.status_code >= 400:
+                code = response.json()["error"]["code"]
+            self.seen.append(Seen(response.headers["x-request-id"], response.status_code, code))
+            if response.status_code == 401:
+                self._tokens.refresh()
+                time.sleep(0.5)
+            elif response.status_code >= 500:
+                time.sleep(0.2)
+
+    def answered(self, since: int = 0) -> int:
+        return sum(1 for s in self.seen[since:] if 200 <= s.status < 300)
+
+    def wait(self, what: str, until: Callable[[], bool], timeout: float = 120) -> None:
+        deadline = time.monotonic() + timeout
+        while not until():
+            assert time.monotonic() < deadline, f"{what}: not within {timeout:.0f}s; {self.tail()}"
+            time.sleep(0.1)
+
+    def wait_answered(self, count: int, what: str, timeout: float = 120) -> None:
+        since = len(self.seen)
+        self.wait(what, lambda: self.answered(since) >= count, timeout)
+
+    def tail(self) -> list[Seen]:
+        return self.seen[-5:]
+
+    def __enter__(self) -> Load:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(150)
+
+
+def _streams(gateway: Gateway, token: str, count: int) -> tuple[list[str], threading.Semaphore]:
+    """Start ``count`` long streams; their ids, and a semaphore released once each is under way."""
+    ids: list[str] = []
+    under_way = threading.Semaphore(0)
+
+    def stream() -> None:
+        with (
+            gateway.client(token, **{"X-Data-Classification": "internal"}) as client,
+            contextlib.suppress(httpx.HTTPError),
+            client.stream("POST", "/v1/completions", json=LONG) as response,
+        ):
+            ids.append(response.headers["x-request-id"])
+            for chunk in response.iter_bytes():
+                if b"data: {" in chunk:
+                    under_way.release()
+                    break
+            for _ in response.iter_bytes():  # read on until the gateway dies
+                pass
+
+    for _ in range(count):
+        threading.Thread(target=stream, daemon=True).start()
+    return ids, under_way
+
+
+def _trails(records: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    trails: dict[str, list[dict[str, Any]]] = {}
+    for record in records:
+        trails.setdefault(record["request_id"], []).append(record)
+    return trails
+
+
+def _complete(trail: list[dict[str, Any]]) -> bool:
+    events = [r["event"] for r in trail]
+    return events == ["denied"] or (
+        len(events) == 2 and events[0] == "accepted" and events[1] in ENDS
+    )
+
+
+@pytest.fixture
+def stack(project_paths: Paths, tmp_path: Path) -> Iterator[dict[str, Any]]:
+    """OPA (the project's policies), Keycloak and one vLLM replica, all of this test's own."""
+    opa_port = services.free_port()
+    opa = Component(
+        policy_serve.dev_opa(Paths(project_paths.root, tmp_path / "opa"), opa_port, lambda _: None),
+        tmp_path / "opa.log",
+    )
+    clients = realm.demo_clients()
+    kc_port = services.free_port()
+    keycloak = Component(
+        launches.keycloak(
+            project_paths,
+            kc_port,
+            services.free_port(),
+            tmp_path / "keycloak",
+            realm.render_realm(project_paths.realm_template, clients),
+            realm.REALM,
+        ),
+        tmp_path / "keycloak.log",
+    )
+    vllm_port = services.free_port()
+    vllm = Component(launches.vllm(project_paths, vllm_port), tmp_path / "vllm.log")
+    with _components(opa, keycloak, vllm):
+        kc_url = f"http://127.0.0.1:{kc_port}"
+        yield {
+            "opa": opa,
+            "keycloak": keycloak,
+            "vllm": vllm,
+            "opa_url": f"http://127.0.0.1:{opa_port}",
+            "idp": KeycloakServed(
+                url=kc_url,
+                log=keycloak.log,
+                issuer=f"{kc_url}/realms/{realm.REALM}",
+                clients=tuple(clients),
+            ),
+            "replica": Served(url=f"http://127.0.0.1:{vllm_port}", log=vllm.log),
+        }
+
+
+@pytest.mark.timeout(1500)
+def test_kill_9_of_each_component_mid_load_loses_no_record_and_leaves_none_open(
+    project_paths: Paths, tmp_path: Path, stack: dict[str, Any]
+) -> None:
+    idp: KeycloakServed = stack["idp"]
+    opa, keycloak, vllm = stack["opa"], stack["keycloak"], stack["vllm"]
+
+    def gateway_on_the_same_state() -> contextlib.AbstractContextManager[Gateway]:
+        return run_gateway(
+            project_paths,
+            tmp_path / "gw",
+            idp.issuer,
+            stack["opa_url"],
+            dev_upstreams(stack["replica"]),
+        )
+
+    tokens = Tokens(idp)
+    current: list[Gateway] = []
+    in_flight: list[str] = []
+    with contextlib.ExitStack() as gateways:
+        current.append(gateways.enter_context(gateway_on_the_same_state()))
+        with Load(lambda: current[-1], tokens) as load:
+            load.wait_answered(5, "answers before any fault")
+
+            opa.kill()
+            mark = len(load.seen)
+            load.wait(
+                "503 while OPA is down",
+                lambda: any(s.code == "policy_unavailable" for s in load.seen[mark:]),
+            )
+            opa.start()
+            opa.wait_ready()
+            load.wait_answered(3, "answers after OPA is back")
+
+            keycloak.kill()
+            # Tokens already issued still verify: the gateway holds the realm's keys.
+            load.wait_answered(3, "answers while Keycloak is down")
+            keycloak.start()
+            keycloak.wait_ready()
+            tokens.refresh()  # a token from the new Keycloak (in-memory realm: new keys)
+            load.wait_answered(3, "answers after Keycloak is back")
+
+            vllm.kill()
+            mark = len(load.seen)
+            load.wait(
+                "errors while the replica is down",
+                lambda: any(s.status >= 500 for s in load.seen[mark:]),
+            )
+            vllm.start()
+            vllm.wait_ready()
+            load.wait_answered(3, "answers after the replica is back")
+
+            streams, under_way = _streams(current[-1], tokens.value, 2)
+            for _ in range(2):
+                assert under_way.acquire(timeout=120), "the long streams did not start"
+            os.killpg(current[-1].pid, signal.SIGKILL)
+            in_flight = list(streams)
+            current.append(gateways.enter_context(gateway_on_the_same_state()))
+            load.wait_answered(3, "answers after the gateway restarted")
+        final = current[-1]
+        load.wait(
+            "every answer's records",
+            lambda: all(_complete(t) for t in _trails(final.records()).values()),
+            timeout=60,
+        )
+        records = final.records()
+
+    _assert_invariants(load.seen, records, in_flight)
+    verified = final.verify_log()
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+
+
+def _assert_invariants(
+    seen: list[Seen], records: list[dict[str, Any]], in_flight: list[str]
+) -> None:
+    assert not [s for s in seen if s.status == 500], "a client got a 500"
+    trails = _trails(records)
+    for answer in seen:
+        trail = trails.get(answer.request_id, [])
+        assert _complete(trail), f"{answer}: records {[r['event'] for r in trail]}"
+        end = trail[-1]
+        if end["event"] != "denied" and end["error"] == RESTART:
+            assert 200 <= answer.status < 300, f"{answer} was closed only by the restart"
+        if 200 <= answer.status < 300:
+            assert trail[0]["event"] == "accepted", answer
+    for request_id, trail in trails.items():
+        assert _complete(trail), f"{request_id}: {[r['event'] for r in trail]}"
+    assert len(in_flight) == 2
+    for request_id in in_flight:
+        end = trails[request_id][-1]
+        assert (end["event"], end["error"]) == ("aborted", RESTART), end
