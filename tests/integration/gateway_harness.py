@@ -53,6 +53,14 @@ class Gateway:
         )
         return [json.loads(line)["record"] for line in out.stdout.splitlines() if line.strip()]
 
+    def verify_log(self) -> subprocess.CompletedProcess[str]:
+        """`sovstack audit verify --check-records` on the log, as an auditor runs it."""
+        return subprocess.run(
+            [sys.executable, "-m", "sovstack.cli", "audit", "verify", str(self.files.audit_dir),
+             "--pubkey", str(self.files.audit_public_key), "--check-records"],
+            capture_output=True, text=True, timeout=300, check=False,
+        )  # fmt: skip
+
     def records_of(self, request_id: str, count: int = 1) -> list[dict[str, Any]]:
         """The request's records, waiting (a little) until there are ``count`` of them.
 

@@ -8,6 +8,13 @@ Three phases, each with its own guarantee:
 * **publish** — a signed checkpoint for a tree that includes it is durable
   in ``checkpoints`` (within one interval, and on close).
 
+A failed write (disk full, I/O error) refuses the records it held and leaves
+the files as they were; the log keeps no failed state beyond that, so it
+takes records again as soon as the disk does, without a reopen. Records that
+open a request (``accepted``, ``denied``) are refused while free space is
+below ``min_free_bytes``; the records that end one may use that reserve, so a
+disk filling up stops new requests while the ones under way can still end.
+
 The directory holds ``entries-*.jsonl`` segments, the ``checkpoints`` file,
 a ``.lock`` (one writer at a time) and, after a crash, ``trimmed/``.
 """
@@ -16,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import errno
 import fcntl
 import logging
 import os
@@ -36,6 +44,7 @@ from sovstack.audit.sequencer import Sequencer
 __all__ = ["DEFAULT_SEGMENT_BYTES", "AuditLog"]
 
 DEFAULT_SEGMENT_BYTES: Final = 64 << 20
+_OPENING: Final = frozenset({"accepted", "denied"})  # records that start a request's trail
 _log = logging.getLogger("sovstack.audit")
 
 
@@ -63,7 +72,6 @@ class AuditLog:
         self._min_free_bytes = min_free_bytes
         self._state_lock = threading.Lock()
         self._closed = False
-        self._failure: AuditWriteError | None = None
 
     @classmethod
     def open(
@@ -82,8 +90,8 @@ class AuditLog:
         (and logged as a warning). Raises :class:`LogStateError` when the
         directory cannot be used: another process holds it, it belongs to
         another key or origin, or its entries no longer match its own
-        checkpoint. ``writable()`` reports whether free space stays above
-        ``min_free_bytes``.
+        checkpoint. Below ``min_free_bytes`` of free space, records that open
+        a request are refused (see the module docstring).
         """
         try:
             check_origin(origin)
@@ -128,7 +136,7 @@ class AuditLog:
             holder: list[AuditLog] = []
             publisher = Publisher(
                 directory, key, origin, recovery.frontier, recovery.checkpoint, interval,
-                lambda exc: holder[0]._fail(exc),
+                lambda exc: holder[0]._publish_failed(exc),
             )  # fmt: skip
             sequencer = Sequencer(directory, recovery, segment_bytes, publisher.integrate)
             if recovery.checkpoint is None:
@@ -141,18 +149,37 @@ class AuditLog:
         publisher.start()
         return log
 
-    def _fail(self, exc: OSError) -> None:
-        self._failure = AuditWriteError(f"publishing a checkpoint failed: {exc}")
-        _log.error("audit log %s: %s", self.directory, self._failure)
+    def _publish_failed(self, exc: OSError) -> None:
+        _log.error(
+            "audit log %s: publishing a checkpoint failed (will retry): %s", self.directory, exc
+        )
+
+    def _free_bytes(self) -> int:
+        stats = os.statvfs(self.directory)
+        return stats.f_bavail * stats.f_frsize
 
     def _admit(self, record: Mapping[str, Any]) -> bytes:
         validate_record(record)
         data = encode_validated(record)
         if self._closed:
             raise AuditWriteError("the audit log is closed: the record was not logged")
-        failure = self._failure or self._sequencer.failure
-        if failure is not None:
-            raise AuditWriteError(str(failure))
+        unpublished = self._publisher.failure
+        if unpublished is not None:
+            # Fail closed: a record no checkpoint can cover could be cut unnoticed.
+            raise AuditWriteError(
+                f"the audit log cannot publish checkpoints ({unpublished.strerror or unpublished}):"
+                " the record was not logged"
+            )
+        if record["event"] in _OPENING:
+            try:
+                free = self._free_bytes()
+            except OSError as exc:
+                raise AuditWriteError(f"the audit log's folder is unusable: {exc}") from exc
+            if free < self._min_free_bytes:
+                raise AuditWriteError(
+                    f"the audit log's disk has {free} bytes free, below the {self._min_free_bytes}"
+                    " kept for requests under way: the record was not logged"
+                )
         return data
 
     async def append(self, record: Mapping[str, Any]) -> int:
@@ -161,8 +188,9 @@ class AuditLog:
         The record is validated (schema 1) and canonicalised here; the write
         and fsync run on the writer thread, shared with concurrent appends.
         Raises :class:`RecordError` for a record outside the schema and
-        :class:`AuditWriteError` when it cannot be made durable (log closed or
-        failed, disk full, directory unwritable): then it is NOT logged.
+        :class:`AuditWriteError` when it cannot be made durable (log closed,
+        disk full or below the reserve, directory unwritable, checkpoints not
+        publishable): then it is NOT logged, and a later append tries again.
         Cancelling the awaiting task does not withdraw a queued record.
         """
         data = self._admit(record)
@@ -204,24 +232,27 @@ class AuditLog:
         try:
             return self._publisher.publish()
         except OSError as exc:
-            self._fail(exc)
-            raise AuditWriteError(str(self._failure)) from exc
+            raise AuditWriteError(f"publishing a checkpoint failed: {exc}") from exc
 
     def writable(self) -> bool:
         """Whether an append can be expected to succeed (for a readiness probe).
 
-        False once the log is closed or has failed, when its directory is not
-        writable, or when free space is below ``min_free_bytes``.
+        False once the log is closed, when its directory is not writable,
+        when free space is below ``min_free_bytes``, and while the last write
+        or publish failed for a reason other than a full disk (an I/O error,
+        a file size limit) and nothing has succeeded since. A full disk is
+        judged by the free space now, so this turns true again by itself
+        when space returns.
         """
-        if self._closed or self._failure or self._sequencer.failure:
+        if self._closed or not self._sequencer.is_alive() or not self._publisher.is_alive():
             return False
-        if not self._sequencer.is_alive() or not self._publisher.is_alive():
-            return False
+        for error in (self._sequencer.error, self._publisher.failure):
+            if error is not None and error.errno != errno.ENOSPC:
+                return False
         try:
-            stats = os.statvfs(self.directory)
+            free = self._free_bytes()
         except OSError:
             return False
-        free = stats.f_bavail * stats.f_frsize
         return os.access(self.directory, os.W_OK) and free >= self._min_free_bytes
 
     def close(self) -> None:
@@ -235,11 +266,9 @@ class AuditLog:
         self._publisher.stop()
         self._publisher.join()
         try:
-            if self._failure is None:
-                self._publisher.publish()
+            self._publisher.publish()
         except OSError as exc:
-            self._fail(exc)
-            raise AuditWriteError(str(self._failure)) from exc
+            raise AuditWriteError(f"publishing the final checkpoint failed: {exc}") from exc
         finally:
             self._publisher.close()
             os.close(self._lock_fd)

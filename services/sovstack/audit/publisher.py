@@ -5,11 +5,14 @@ added to the Merkle frontier, so the tree covers them. Publish: a checkpoint
 for the new size is signed and appended to ``checkpoints`` and fsync'd.
 Both happen at least once per interval while entries arrive, and once more
 when the log closes. A checkpoint never covers an entry that is not durable.
+
+A publish that fails (disk full) leaves ``checkpoints`` as it was (a torn
+note is cut off again, :class:`AppendFile`) and is retried at the next
+interval; ``failure`` holds its error until a publish succeeds.
 """
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -17,10 +20,11 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from sovstack.audit.appendfile import AppendFile
 from sovstack.audit.checkpoint import Checkpoint, sign_checkpoint
 from sovstack.audit.recovery import CHECKPOINTS_FILE
 from sovstack.audit.tree import Frontier
-from sovstack.core.keyfiles import fsync_directory, write_all
+from sovstack.core.keyfiles import fsync_directory
 
 __all__ = ["Publisher"]
 
@@ -49,9 +53,10 @@ class Publisher(threading.Thread):
         self._pending_lock = threading.Lock()
         self._publish_lock = threading.Lock()
         self._stopping = threading.Event()
+        self.failure: OSError | None = None
         path = directory / CHECKPOINTS_FILE
         existed = path.exists()
-        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640)
+        self._file = AppendFile.open(path, create=True)
         if not existed:
             fsync_directory(directory)
 
@@ -83,8 +88,12 @@ class Publisher(threading.Thread):
                 return self._latest
             checkpoint = Checkpoint(self._origin, frontier.size, frontier.root())
             note = sign_checkpoint(checkpoint, self._key)
-            write_all(self._fd, note.encode() + b"\n")
-            os.fdatasync(self._fd)
+            try:
+                self._file.append(note.encode() + b"\n")
+            except OSError as exc:
+                self.failure = exc  # the leaves stay in the frontier: the next publish covers them
+                raise
+            self.failure = None
             self._latest = checkpoint
             return checkpoint
 
@@ -95,12 +104,11 @@ class Publisher(threading.Thread):
             try:
                 self.publish()
             except OSError as exc:
-                self._on_failure(exc)
-                return
+                self._on_failure(exc)  # and try again at the next interval
 
     def stop(self) -> None:
         """End the periodic loop (the caller publishes the final checkpoint)."""
         self._stopping.set()
 
     def close(self) -> None:
-        os.close(self._fd)
+        self._file.close()

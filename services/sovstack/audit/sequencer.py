@@ -6,10 +6,16 @@ makes them durable with one ``fdatasync``, then acknowledges each waiter
 with its index. Concurrent appends therefore share one fsync, and no waiter
 is acknowledged before its entry is on disk.
 
-After any write or fsync failure the thread stops accepting records: the
-failed batch and everything after it get :class:`AuditWriteError` (what
-reached the disk is sorted out by recovery on the next open, which never
-loses an acknowledged record).
+A write or fsync failure (disk full, I/O error) fails that batch alone: each
+of its waiters gets :class:`AuditWriteError`, none is acknowledged, and the
+segment is cut back to its last acknowledged entry (:class:`AppendFile`), so
+the batch's indexes are given again to the next records. The next batch
+retries the disk, so the log comes back by itself once space returns. Only
+a segment that could not be cut back is never written after; what a crash
+leaves there is sorted out by recovery on the next open, which never loses
+an acknowledged record.
+
+``failure`` is the last batch's error while no batch has succeeded since.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
-import os
+import errno
 import threading
 from collections.abc import Callable
 from hashlib import sha256
@@ -25,12 +31,13 @@ from pathlib import Path
 from queue import Empty, SimpleQueue
 from typing import Final
 
+from sovstack.audit.appendfile import AppendFile
 from sovstack.audit.entries import entry_prefix
 from sovstack.audit.errors import AuditWriteError
 from sovstack.audit.recovery import Recovery
 from sovstack.audit.rfc6962 import LEAF_PREFIX
 from sovstack.audit.segments import segment_name
-from sovstack.core.keyfiles import fsync_directory, write_all
+from sovstack.core.keyfiles import fsync_directory
 
 __all__ = ["Sequencer", "Waiter"]
 
@@ -85,11 +92,13 @@ class Sequencer(threading.Thread):
         self._queue: SimpleQueue[_Item | None] = SimpleQueue()
         self.size = recovery.size
         self._prev = recovery.prev
-        self._fd: int | None = None
-        self._segment_bytes = recovery.segment_bytes
+        self._file: AppendFile | None = None
         if recovery.segment is not None:
-            self._fd = os.open(recovery.segment, os.O_WRONLY | os.O_APPEND)
+            self._file = AppendFile.open(recovery.segment)
+        # A new segment whose directory entry is not yet durable: synced before it is used.
+        self._unsynced_segment = False
         self.failure: AuditWriteError | None = None
+        self.error: OSError | None = None  # the OSError behind ``failure``
         self.batches = 0
 
     def submit(self, record_json: bytes, waiter: Waiter) -> None:
@@ -117,14 +126,13 @@ class Sequencer(threading.Thread):
                     break
                 batch.append(item)
             self._commit(batch)
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
+        if self._file is not None:
+            with contextlib.suppress(OSError):  # else recovery trims the tail at the next open
+                self._file.restore()
+            self._file.close()
+            self._file = None
 
     def _commit(self, batch: list[_Item]) -> None:
-        if self.failure is not None:
-            _settle(batch, [self.failure] * len(batch))
-            return
         index, prev = self.size, self._prev
         lines, leaves = [], []
         for record_json, _ in batch:
@@ -135,40 +143,42 @@ class Sequencer(threading.Thread):
             index += 1
         data = b"\n".join(lines) + b"\n"
         try:
-            fd = self._segment_for(len(data))
-            write_all(fd, data)
-            os.fdatasync(fd)
+            self._segment_for(len(data)).append(data)
         except OSError as exc:
+            self.error = exc
             self.failure = AuditWriteError(
                 f"the audit log could not make records durable: {exc.strerror or exc}"
-                f" ({self._directory}); the log refuses further records until it is reopened"
+                f" ({self._directory}); they were not logged, and the next records retry"
             )
-            self._undo_partial_write()
             _settle(batch, [self.failure] * len(batch))
             return
+        self.failure = self.error = None
         first = self.size
         self.size, self._prev = index, prev
-        self._segment_bytes += len(data)
         self.batches += 1
         self._on_durable(leaves)
         _settle(batch, list(range(first, index)))
 
-    def _segment_for(self, incoming: int) -> int:
-        full = self._segment_bytes > 0 and self._segment_bytes + incoming > self._segment_limit
-        if self._fd is not None and not full:
-            return self._fd
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
+    def _segment_for(self, incoming: int) -> AppendFile:
+        current = self._file
+        if current is not None:
+            current.restore()  # a failed batch's bytes are gone before anything else is written
+            if current.length == 0 or current.length + incoming <= self._segment_limit:
+                if self._unsynced_segment:
+                    fsync_directory(self._directory)
+                    self._unsynced_segment = False
+                return current
+            current.close()
+            self._file = None
         path = self._directory / segment_name(self.size)
-        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o640)
-        self._segment_bytes = 0
-        fsync_directory(self._directory)  # the new file must survive a crash with its records
-        return self._fd
-
-    def _undo_partial_write(self) -> None:
-        # Best effort: cut what this batch may have left, so that a refused
-        # record is less likely to reappear after the next recovery.
-        if self._fd is not None:
-            with contextlib.suppress(OSError):
-                os.ftruncate(self._fd, self._segment_bytes)
+        fresh = AppendFile.open(path, create=True)
+        if fresh.length:  # never append to a segment this thread did not start empty
+            fresh.close()
+            raise FileExistsError(errno.EEXIST, "a segment of that name already has entries", path)
+        self._file = fresh
+        # The new file must survive a crash with its records; until its directory
+        # entry is synced (retried before each use) nothing is written to it.
+        self._unsynced_segment = True
+        fsync_directory(self._directory)
+        self._unsynced_segment = False
+        return self._file
