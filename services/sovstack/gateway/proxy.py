@@ -18,8 +18,8 @@ from sovstack.gateway.auditing import RequestContext
 from sovstack.gateway.config import Replica
 from sovstack.gateway.errors import Forbidden, GatewayError, NotFound, Unavailable
 from sovstack.gateway.forwarding import Outgoing, forward
-from sovstack.gateway.limits import client_source
 from sovstack.gateway.intake import declared_classification, read_json
+from sovstack.gateway.limits import client_source
 from sovstack.gateway.protocol import Checked
 from sovstack.gateway.state import GatewayState
 

@@ -31,8 +31,8 @@ from sovstack.gateway.errors import GatewayError
 from sovstack.gateway.jwks import JwksCache
 from sovstack.gateway.limits import ClientSlots, RateLimiter
 from sovstack.gateway.metrics import Metrics
-from sovstack.gateway.refusals import Refusals
 from sovstack.gateway.protocol import BodyRules
+from sovstack.gateway.refusals import Refusals
 from sovstack.gateway.upstreams import Pool
 
 __all__ = ["GatewayState"]
