@@ -207,7 +207,10 @@ def test_a_new_segment_whose_folder_sync_failed_is_synced_and_used_next_time(
 
 
 def test_a_failed_checkpoint_is_cut_off_refuses_records_until_a_retry_publishes(
-    tmp_path: Path, signing_key: Ed25519PrivateKey, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    signing_key: Ed25519PrivateKey,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     directory = tmp_path / "log"
     log = AuditLog.open(directory, signing_key, ORIGIN, 1.0)
@@ -223,9 +226,11 @@ def test_a_failed_checkpoint_is_cut_off_refuses_records_until_a_retry_publishes(
     monkeypatch.setattr(appendfile_module.os, "write", checkpoint_disk_full)
     log.append_sync(make_record(0))
     deadline = time.monotonic() + 5
-    while not failed:
-        assert time.monotonic() < deadline, "no checkpoint was attempted"
+    # The write fails inside the publisher; the log refuses once the failure is reported.
+    while "publishing a checkpoint failed" not in caplog.text:
+        assert time.monotonic() < deadline, "no checkpoint failure was reported"
         time.sleep(0.01)
+    assert failed
     with pytest.raises(AuditWriteError, match="cannot publish checkpoints"):
         log.append_sync(make_record(1))
     while log.checkpoint is None or log.checkpoint.size != 1:

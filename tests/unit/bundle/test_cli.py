@@ -172,7 +172,7 @@ def test_build_will_not_replace_a_folder_that_is_not_a_bundle(
 ) -> None:
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "precious.txt").write_text("keep me")
-    result = _build(tmp_path, key, "--model", model, "--skip", "policy")
+    result = _build(tmp_path, key, "--model", model, "--skip", "policy", "--skip", "debs")
     assert result.exit_code == 2
     assert "exists and is not a bundle: refusing to replace it" in result.output
     assert (tmp_path / "out" / "precious.txt").read_text() == "keep me"
