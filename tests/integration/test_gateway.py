@@ -165,8 +165,15 @@ def test_deny_an_unknown_classification(gateway: Gateway, keycloak_server: Keycl
 def test_models_lists_only_what_the_caller_may_use(
     gateway: Gateway, keycloak_server: KeycloakServed
 ) -> None:
-    allowed = _sdk(gateway, keycloak_server.token("line-monitor")).models.list()
+    raw = _sdk(gateway, keycloak_server.token("line-monitor")).models.with_raw_response.list()
+    allowed = raw.parse()
     assert [m.id for m in allowed.data] == [VLLM_MODEL_NAME]
+    # A listing is a request like any other: accepted, then exactly one end.
+    records = gateway.records_of(raw.headers["x-request-id"], count=2)
+    assert [(r["event"], r.get("status")) for r in records] == [
+        ("accepted", None),
+        ("completed", 200),
+    ]
     refused = _sdk(gateway, keycloak_server.token("audit-office")).models.list()
     assert [m.id for m in refused.data] == []
 

@@ -267,7 +267,8 @@ def test_a_gateway_killed_under_load_keeps_every_acknowledged_record_and_closes_
             deadline = time.monotonic() + 120
             for _ in range(2):  # wait on what is asserted: both streams under way
                 assert load.streaming.acquire(timeout=max(0.0, deadline - time.monotonic()))
-            while len(load.acknowledged) < 8:
+            # A few answers, not many: on a busy machine the long streams may end first.
+            while len(load.acknowledged) < 3:
                 assert time.monotonic() < deadline, f"only {len(load.acknowledged)} answers"
                 time.sleep(0.05)
             os.kill(gw.pid, signal.SIGKILL)

@@ -159,7 +159,12 @@ def create_app(settings: Settings, open_state: StateFactory = GatewayState.open)
         )
         await state.auditor.decided(ctx)
         data = [{"id": m, "object": "model", "owned_by": "sovstack", "created": 0} for m in listed]
-        return JSONResponse({"object": "list", "data": data})
+        response = JSONResponse({"object": "list", "data": data})
+        # Like every accepted request, the listing has its one end record.
+        await state.auditor.ended(
+            ctx, "completed", status=200, response_sha256=state.sha256(bytes(response.body))
+        )
+        return response
 
     app.add_route("/v1/chat/completions", chat, methods=["POST"])
     app.add_route("/v1/completions", completions, methods=["POST"])
