@@ -40,6 +40,7 @@ from sovstack.audit.segments import Scanner
 from sovstack.gateway.auth import Subject
 from sovstack.gateway.authz import Decision
 from sovstack.gateway.errors import Unavailable
+from sovstack.gateway.quota import Ledger
 from sovstack.gateway.refusals import Refusals
 
 __all__ = ["GATEWAY_RESTART", "Auditor", "RequestContext"]
@@ -97,11 +98,13 @@ class RequestContext:
 
 class Auditor:
     def __init__(
-        self, log: AuditLog, site_key: tuple[str, bytes] | None, refusals: Refusals | None = None
-    ) -> None:
+        self, log: AuditLog, site_key: tuple[str, bytes] | None, refusals: Refusals | None = None,
+        ledger: Ledger | None = None,
+    ) -> None:  # fmt: skip
         self.log = log
         self._site_key = site_key
         self.refusals = refusals
+        self.ledger = ledger  # counts each durable record's usage (quotas, gateway/quota.py)
 
     @property
     def can_keep_content(self) -> bool:
@@ -144,6 +147,8 @@ class Auditor:
                 code="audit_unavailable",
                 retry_after=5,
             ) from exc
+        if self.ledger is not None:
+            self.ledger.count(record)  # durable now: it counts against the client's quotas
         return index
 
     async def decided(self, ctx: RequestContext, reasons: list[str] | None = None) -> int | None:

@@ -71,6 +71,8 @@ def policy_input(
         "data_classification": ctx.classification,
         "replicas": [_replica_input(r.spec) for r in replicas],
         "request": checked.facts if checked is not None else {"max_tokens": None, "stream": False},
+        # The client's usage in the current day and month, for the quotas (gateway/quota.py).
+        "usage": state.ledger.usage(ctx.subject.client_id),
     }
 
 

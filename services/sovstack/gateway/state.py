@@ -20,6 +20,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any, Self
 
 import aiohttp
+import anyio
 import httpx
 
 from sovstack.audit import AuditLog, load_signing_key, load_site_key
@@ -32,6 +33,7 @@ from sovstack.gateway.jwks import JwksCache
 from sovstack.gateway.limits import ClientSlots, RateLimiter
 from sovstack.gateway.metrics import Metrics
 from sovstack.gateway.protocol import BodyRules
+from sovstack.gateway.quota import Ledger
 from sovstack.gateway.refusals import Refusals
 from sovstack.gateway.upstreams import Pool
 
@@ -85,6 +87,10 @@ class GatewayState:
         self.policy = policy
         self.pool = pool
         self.auditor = auditor
+        if auditor.ledger is None:
+            auditor.ledger = Ledger()
+        # Fed by the auditor with each durable record; read for every policy input.
+        self.ledger: Ledger = auditor.ledger
 
     @classmethod
     @asynccontextmanager
@@ -131,6 +137,8 @@ class GatewayState:
                     "closed %d request(s) a previous gateway left in flight: %s",
                     len(abandoned), ", ".join(abandoned[:10]),
                 )  # fmt: skip
+            # Quotas: usage so far, from the log (closed above), before any request is taken.
+            await anyio.to_thread.run_sync(state.ledger.rebuild, log.directory)
             await jwks.refresh()  # a Keycloak that is down now is retried on demand
             opened.push_async_callback(jwks.stop)
             jwks.start()
