@@ -71,6 +71,12 @@ def start(
     )  # fmt: skip
 
 
+def _sample(metrics: str, prefix: str) -> float:
+    """The value of the one sample whose line starts with ``prefix``."""
+    [line] = [line for line in metrics.splitlines() if line.startswith(prefix)]
+    return float(line.rsplit(" ", 1)[1])
+
+
 def _chat(gateway: Gateway, token: str) -> Any:
     with gateway.client(token, **{"X-Data-Classification": "internal"}) as http:
         return http.post("/v1/chat/completions", json=CHAT)
@@ -85,13 +91,23 @@ def test_a_spent_budget_is_refused_across_a_restart_until_the_next_period(
         refused = _chat(gw, lm)
         assert _chat(gw, pe).status_code == 200  # 0 tokens used: its budget has room
         # Tokens count from the end record, written just after the answer: wait for it.
-        gw.wait_for(lambda r: r["event"] == "completed", 3)
+        ends = gw.wait_for(lambda r: r["event"] == "completed", 3)
         tokens_spent = _chat(gw, pe)
+        with gw.client() as http:
+            metrics = http.get("/metrics").text
     assert refused.status_code == 403
     assert refused.json()["error"]["code"] == "policy_denied"
     assert "quota spent" in refused.json()["error"]["message"]
     assert "requests" in refused.json()["error"]["message"]
     assert tokens_spent.status_code == 403 and "tokens" in tokens_spent.json()["error"]["message"]
+    # The dev replica runs on a CPU: time is measured, energy is not, and says why.
+    for end in ends:
+        assert end["replica_us"] > 0 and 0 < end["gpu_us"] <= end["replica_us"]
+        assert end["energy_mj"] is None and "no energy counter" in end["energy_unmeasured"]
+    assert _sample(metrics, 'sovstack_refusals_total{reason="policy_denied"}') == 2
+    assert _sample(metrics, 'sovstack_energy_unmeasured_requests_total{client="line-monitor"') == 2
+    for stage in ("authenticate", "authorize", "audit", "upstream_first_byte", "total"):
+        assert _sample(metrics, f'sovstack_stage_seconds_count{{stage="{stage}"}}') >= 3
 
     with start() as again:  # the same audit folder: usage rebuilt from it
         after = _chat(again, lm)

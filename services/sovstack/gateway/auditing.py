@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,8 +40,8 @@ from sovstack.audit.entries import decode_entry
 from sovstack.audit.segments import Scanner
 from sovstack.gateway.auth import Subject
 from sovstack.gateway.authz import Decision
+from sovstack.gateway.energy import Share
 from sovstack.gateway.errors import Unavailable
-from sovstack.gateway.quota import Ledger
 from sovstack.gateway.refusals import Refusals
 
 __all__ = ["GATEWAY_RESTART", "Auditor", "RequestContext"]
@@ -99,12 +100,16 @@ class RequestContext:
 class Auditor:
     def __init__(
         self, log: AuditLog, site_key: tuple[str, bytes] | None, refusals: Refusals | None = None,
-        ledger: Ledger | None = None,
+        *, observers: Sequence[Callable[[dict[str, Any]], None]] = (),
+        settle: Callable[[str | None, str, int | None], Share | None] | None = None,
     ) -> None:  # fmt: skip
         self.log = log
         self._site_key = site_key
         self.refusals = refusals
-        self.ledger = ledger  # counts each durable record's usage (quotas, gateway/quota.py)
+        # Told each record once it is durable (the quota ledger, the usage metrics).
+        self._observers = tuple(observers)
+        # The request's share of its replica, for its end record (Pool.settle).
+        self._settle = settle
 
     @property
     def can_keep_content(self) -> bool:
@@ -147,8 +152,8 @@ class Auditor:
                 code="audit_unavailable",
                 retry_after=5,
             ) from exc
-        if self.ledger is not None:
-            self.ledger.count(record)  # durable now: it counts against the client's quotas
+        for observe in self._observers:
+            observe(record)
         return index
 
     async def decided(self, ctx: RequestContext, reasons: list[str] | None = None) -> int | None:
@@ -190,8 +195,24 @@ class Auditor:
             prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
             latency_us=ctx.latency_us(), completion_sha256=response_sha256,
             error=_reason(error) if error else None, content=content,
+            usage=self._usage(ctx, prompt_tokens, completion_tokens),
         )  # fmt: skip
         return await self._append(record)
+
+    def _usage(self, ctx: RequestContext, prompt: int | None,
+               completion: int | None) -> dict[str, Any] | None:  # fmt: skip
+        """The end record's usage keys; None (no keys) without a meter to ask."""
+        if self._settle is None:
+            return None
+        tokens = prompt + completion if prompt is not None and completion is not None else None
+        if ctx.replica is None:  # it reached no replica: it used none
+            return Share(0, 0, 0, None).as_record()
+        share = self._settle(ctx.replica, ctx.request_id, tokens)
+        if share is None:
+            why = "the replica's meter has no record of the request"
+            return {"replica_us": None, "gpu_us": None, "energy_mj": None,
+                    "energy_unmeasured": why}  # fmt: skip
+        return share.as_record()
 
     async def close_abandoned(self) -> list[str]:
         """Close every ``accepted`` request the log holds no end for; the ids closed, in order.

@@ -60,7 +60,7 @@ def _today() -> str:
 
 async def test_each_durable_record_counts_at_once_and_only_for_its_client(log: AuditLog) -> None:
     ledger = Ledger()
-    auditor = Auditor(log, None, ledger=ledger)
+    auditor = Auditor(log, None, observers=(ledger.count,))
     await _serve(auditor, "r1", 7, 5)
     in_flight = _ctx("r2")
     await auditor.decided(in_flight)  # accepted, not ended: a request, no tokens yet
@@ -79,7 +79,7 @@ async def test_a_ledger_rebuilt_from_the_log_equals_the_one_counted_live(
     log: AuditLog, tmp_path: Path
 ) -> None:
     live = Ledger()
-    auditor = Auditor(log, None, ledger=live)
+    auditor = Auditor(log, None, observers=(live.count,))
     for i in range(3):
         await _serve(auditor, f"r{i}", 10, i)
     await auditor.decided(_ctx("left-open"))
