@@ -24,7 +24,8 @@ token rate so far; the last to settle takes the rest, so an interval's shares ad
 to its energy. The stretch after the last sample is estimated at the last interval's
 power, and what was handed out from it is taken off that interval's energy when it
 is sampled. A request is unmeasured (``energy_mj`` null, with the reason) when the
-replica had no counter reading before it began, or a reading failed while it ran.
+replica had no counter reading before it began, a reading failed while it ran,
+or it ended before the counter had measured a first interval.
 """
 
 from __future__ import annotations
@@ -87,7 +88,7 @@ class Meter:
         self._moved = clock()
         self._counter: tuple[float, int] | None = None  # the last reading: time, mJ
         self._unmeasured: str | None = NO_COUNTER
-        self._power = 0.0  # mJ per second in the last measured interval
+        self._power: float | None = None  # mJ per second in the last measured interval
         self._open = _Interval(self._moved)
         self._tokens = 0  # tokens and seconds of the requests settled, for the mean rate
         self._seconds = 0.0
@@ -148,6 +149,9 @@ class Meter:
         on_replica = request.ended - request.began
         rate = (tokens or 0) / on_replica if on_replica > 0 else 0.0
         mean = self._tokens / self._seconds if self._seconds > 0 else rate
+        if self._power is None and request_id in self._open.members:
+            # Its last stretch cannot be estimated before the counter measured an interval.
+            request.unmeasured = request.unmeasured or "no energy interval measured yet"
         energy = 0.0
         for interval in request.intervals:
             energy += self._take(interval, request_id, request, rate, mean)
@@ -197,7 +201,7 @@ class Meter:
             mean * self._overlap(interval, self._requests[other], now) for other in interval.members
         )
         if interval.stop is None:  # the stretch since the last sample: estimated
-            left = max(0.0, self._power * (now - interval.start) - interval.energy)
+            left = max(0.0, (self._power or 0.0) * (now - interval.start) - interval.energy)
             share = left * mine / (mine + others) if mine + others > 0 else 0.0
             interval.energy += share
             return share

@@ -140,3 +140,14 @@ def test_a_request_never_settled_is_forgotten_and_the_others_share_the_energy() 
     meter.sample(4_000)  # past FORGET_AFTER_S: "gone" is dropped
     kept = meter.settle("kept", 2)
     assert kept is not None and kept.energy_mj == 4_000
+
+
+def test_a_request_that_ends_before_any_interval_was_measured_is_unmeasured() -> None:
+    clock = Clock()
+    meter = Meter(clock)
+    meter.sample(1_000)  # a first reading, but no interval measured yet
+    meter.begin("a")
+    clock.at(0.2)
+    a = meter.settle("a", 3)
+    assert a is not None and a.energy_mj is None
+    assert a.energy_unmeasured == "no energy interval measured yet"
