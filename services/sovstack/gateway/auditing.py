@@ -11,6 +11,11 @@ records with no end. At the next start, before any request is taken,
 :meth:`Auditor.close_abandoned` closes each with an ``aborted`` record whose
 ``error`` is ``gateway_restart``, so every accepted request has an end.
 
+An end record also carries the request's share of its replica (time on it,
+GPU-seconds, energy or why energy is unknown; gateway/energy.py), asked of the
+pool's meter through ``settle``. Each durable record is handed to the
+``observers`` (the quota ledger, the usage metrics) once it is durable.
+
 Content is never recorded unless the decision's ``store_content`` obligation
 asks for it, and then only encrypted under the site key. ``prompt_sha256`` is
 the SHA-256 of the request body exactly as received and ``completion_sha256``
