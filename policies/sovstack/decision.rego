@@ -13,11 +13,13 @@
 #     - nist_800_53_rev5/AC-3
 #     - nist_800_53_rev5/SC-7
 #     - nist_800_53_rev5/SC-28
+#     - nist_800_53_rev5/SC-6
 package sovstack
 
 import data.sovstack.access
 import data.sovstack.classification
 import data.sovstack.placement
+import data.sovstack.quota
 
 _kind := object.get(input, ["action", "kind"], null)
 
@@ -55,7 +57,7 @@ decision := {
 #   role that allows this kind of request on this model, a known
 #   classification no lower than the client's floor and covered by the
 #   caller's clearance, a model approved for it,
-#   and at least one offered replica that may take it.
+#   at least one offered replica that may take it, and no spent quota.
 # scope: document
 default allow := false
 
@@ -71,6 +73,7 @@ allow if {
 	classification.cleared
 	placement.model_approved
 	count(placement.eligible) > 0
+	count(quota.denials) == 0
 }
 
 # METADATA
@@ -83,11 +86,11 @@ reasons := sort(_denials) if not allow
 
 _grounds := access.grounds if _kind == "models"
 
-_grounds := (access.grounds | classification.grounds) | placement.grounds if _kind != "models"
+_grounds := ((access.grounds | classification.grounds) | placement.grounds) | quota.grounds if _kind != "models"
 
 _denials := access.denials if _kind == "models"
 
-_denials := (access.denials | classification.denials) | placement.denials if _kind != "models"
+_denials := ((access.denials | classification.denials) | placement.denials) | quota.denials if _kind != "models"
 
 # METADATA
 # title: allowed_replicas

@@ -55,6 +55,13 @@ _chat(subject, model, class, replica_ids) := {
 	"data_classification": class,
 	"replicas": [_replicas[id] | some id in replica_ids],
 	"request": {"max_tokens": 64, "stream": false},
+	"usage": _no_usage,
+}
+
+# As the gateway sends it: the client's usage so far in the current day and month.
+_no_usage := {
+	"day": {"period": "2026-12-07", "requests": 0, "tokens": 0, "joules": 0},
+	"month": {"period": "2026-12", "requests": 0, "tokens": 0, "joules": 0},
 }
 
 _listing(subject, class) := {
@@ -64,6 +71,7 @@ _listing(subject, class) := {
 	"data_classification": class,
 	"replicas": [replica | some replica in _replicas],
 	"request": {"max_tokens": null, "stream": false},
+	"usage": _no_usage,
 }
 
 test_allow_line_monitor_to_chat_with_internal_data if {
@@ -237,4 +245,28 @@ test_allow_the_listed_models_and_the_decision_to_agree if {
 			listed == usable
 		}
 	}
+}
+
+_spent := {"day": {"period": "2026-12-07", "requests": 5000, "tokens": 10, "joules": 0}}
+
+_room := {"day": {"period": "2026-12-07", "requests": 4999, "tokens": 10, "joules": 0}}
+
+test_allow_line_monitor_with_room_in_its_quota if {
+	req := object.union(_chat(_line_monitor, "tiny-llama", "internal", ["gpu-1"]), {"usage": _room})
+	d := sovstack.decision with input as req
+	d.allow
+	d.allowed_replicas == ["gpu-1"]
+}
+
+test_deny_line_monitor_whose_quota_is_spent if {
+	req := object.union(_chat(_line_monitor, "tiny-llama", "internal", ["gpu-1"]), {"usage": _spent})
+	d := sovstack.decision with input as req
+	not d.allow
+	d.allowed_replicas == []
+	count(d.reasons) == 1
+}
+
+test_allow_line_monitor_to_list_models_with_its_quota_spent if {
+	d := sovstack.decision with input as object.union(_listing(_line_monitor, null), {"usage": _spent})
+	d.allow
 }

@@ -80,6 +80,9 @@ def _chat(client_id: str, roles: list[str], site: str, clearance: str | None, **
         "data_classification": "internal",
         "replicas": [GPU_1, GPU_B1],
         "request": {"max_tokens": 64, "stream": False},
+        # As the gateway always sends it: the client's usage in the current day and month.
+        "usage": {"day": {"period": "2026-12-07", "requests": 0, "tokens": 0, "joules": 0},
+                  "month": {"period": "2026-12", "requests": 0, "tokens": 0, "joules": 0}},
         **extra,
     }  # fmt: skip
 

@@ -6,7 +6,9 @@
 #   expires": a name that refers to nothing declared, a date that does not
 #   parse, two classifications with the same rank, a client whose default
 #   classification is below its floor (every request it sends without one
-#   would be refused). `sovstack policy bundle`
+#   would be refused), a quota with a period other than day or month, a
+#   limit that is not a number of at least 0, or one that limits nothing.
+#   `sovstack policy bundle`
 #   refuses to build while `problems` is not empty.
 # custom:
 #   controls:
@@ -23,6 +25,10 @@ _dated contains [sprintf("role %v", [name]), role] if some name, role in data.pl
 _dated contains [sprintf("data-sharing agreement %v", [agreement.id]), agreement] if {
 	some agreement in data.plant.data_sharing_agreements
 }
+
+_budgets contains [sprintf("client %v", [name]), budget] if some name, budget in data.plant.quotas.clients
+
+_budgets contains [sprintf("role %v", [name]), budget] if some name, budget in data.plant.quotas.roles
 
 # METADATA
 # title: problems
@@ -105,4 +111,29 @@ problems contains msg if {
 	lowest := data.plant.classification_floor
 	data.plant.classifications[usual].rank < data.plant.classifications[lowest].rank
 	msg := sprintf("classification_when_missing %v is below classification_floor %v", [usual, lowest])
+}
+
+problems contains msg if {
+	some [owner, budget] in _budgets
+	not budget.period in {"day", "month"}
+	msg := sprintf("the quota of %v has period %v; it is day or month", [owner, object.get(budget, "period", null)])
+}
+
+problems contains msg if {
+	some [owner, budget] in _budgets
+	some measure in ["requests", "tokens", "joules"]
+	limit := object.get(budget, measure, 0)
+	not _non_negative(limit)
+	msg := sprintf("the quota of %v: %v %v is not a number of at least 0", [owner, measure, limit])
+}
+
+problems contains msg if {
+	some [owner, budget] in _budgets
+	count({"requests", "tokens", "joules"} & object.keys(budget)) == 0
+	msg := sprintf("the quota of %v limits nothing (requests, tokens or joules)", [owner])
+}
+
+_non_negative(value) if {
+	is_number(value)
+	value >= 0
 }

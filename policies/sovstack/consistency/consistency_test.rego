@@ -71,3 +71,18 @@ test_allow_a_client_that_sets_only_what_it_needs if {
 test_deny_a_plant_wide_default_below_the_plant_wide_floor if {
 	count(consistency.problems) == 1 with data.plant.classification_when_missing as "public"
 }
+
+test_deny_a_quota_with_another_period if {
+	quotas := {"clients": {"line-monitor": {"period": "week", "requests": 10}}, "roles": {}}
+	count(consistency.problems) == 1 with data.plant.quotas as quotas
+}
+
+test_deny_a_quota_with_a_negative_or_textual_limit if {
+	quotas := {"clients": {"line-monitor": {"period": "day", "requests": -1, "tokens": "many"}}, "roles": {}}
+	count(consistency.problems) == 2 with data.plant.quotas as quotas
+}
+
+test_deny_a_quota_that_limits_nothing if {
+	quotas := {"clients": {"line-monitor": {"period": "day"}}, "roles": {}}
+	count(consistency.problems) == 1 with data.plant.quotas as quotas
+}

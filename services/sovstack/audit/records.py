@@ -22,6 +22,18 @@ does not apply to the event)::
                        only when decision.obligations.store_content is true
     error              what went wrong, in words, for an ``error`` record; else null
 
+End records (``completed``, ``aborted``, ``error``) written since issue 18 also
+hold four usage keys, all or none (older records lack them; a reader takes
+an absent value as unknown)::
+
+    replica_us         integer microseconds the request was in flight on its replica, or null
+    gpu_us             integer GPU-microseconds: the request's share of the replica's busy
+                       time (each moment split evenly over the requests then in flight), or null
+    energy_mj          integer millijoules apportioned to the request by tokens from the
+                       node's energy counter, or null
+    energy_unmeasured  why ``energy_mj`` is null, in words (e.g. the node has no energy
+                       counter); null exactly when ``energy_mj`` is not
+
 and one key more in one kind of record only: a ``denied`` record that stands for
 many refusals not recorded one by one (a flood from one source, gateway/refusals.py)
 also holds ``refusals``: ``{count, source, first, last}`` (how many, the peer
@@ -49,6 +61,7 @@ __all__ = [
     "EVENTS",
     "SCHEMA_VERSION",
     "STORE_CONTENT",
+    "USAGE_KEYS",
     "Decision",
     "build_record",
     "canonical_json",
@@ -69,6 +82,8 @@ _KEYS: Final = frozenset(
      "tokens", "latency_us", "prompt_sha256", "completion_sha256", "content", "error")
 )  # fmt: skip
 _SUMMARY_KEYS: Final = _KEYS | {"refusals"}
+USAGE_KEYS: Final = frozenset(("replica_us", "gpu_us", "energy_mj", "energy_unmeasured"))
+_ENDS: Final = frozenset(("completed", "aborted", "error"))
 
 
 @dataclass(frozen=True)
@@ -125,13 +140,15 @@ def build_record(
     completion_sha256: str | None = None,
     content: Mapping[str, Mapping[str, str]] | None = None,
     refusals: Mapping[str, Any] | None = None,
+    usage: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """A validated schema-1 record, ready for ``AuditLog.append``.
 
     ``time`` defaults to now. Token counts are given together or not at all.
     ``content`` holds values from ``encrypt_content`` under ``prompt`` and/or
     ``completion``; pass it only when the decision's ``store_content``
-    obligation is true. Raises :class:`RecordError` on any value outside the schema.
+    obligation is true. ``usage`` (end records only) holds the four :data:`USAGE_KEYS`.
+    Raises :class:`RecordError` on any value outside the schema.
     """
     if (prompt_tokens is None) != (completion_tokens is None):
         raise RecordError("prompt_tokens and completion_tokens are given together or not at all")
@@ -164,6 +181,8 @@ def build_record(
     }
     if refusals is not None:
         record["refusals"] = dict(refusals)
+    if usage is not None:
+        record.update(usage)
     validate_record(record)
     return record
 
@@ -184,7 +203,10 @@ def _int(value: Any, name: str) -> None:
 def validate_record(record: Mapping[str, Any]) -> None:
     """Raise :class:`RecordError` unless ``record`` follows schema version 1."""
     keys = set(record)
-    if keys != _KEYS and not (keys == _SUMMARY_KEYS and record["event"] == "denied"):
+    if keys != _KEYS and not (
+        (keys == _SUMMARY_KEYS and record["event"] == "denied")
+        or (keys == _KEYS | USAGE_KEYS and record["event"] in _ENDS)
+    ):
         missing, extra = sorted(_KEYS - keys), sorted(keys - _KEYS)
         raise RecordError(f"record keys differ from schema 1: missing {missing}, unknown {extra}")
     if type(record["v"]) is not int or record["v"] != SCHEMA_VERSION:
@@ -218,6 +240,18 @@ def validate_record(record: Mapping[str, Any]) -> None:
     _content(record["content"], record["decision"])
     if "refusals" in keys:
         _refusals(record["refusals"])
+    if "energy_mj" in keys:
+        _usage(record)
+
+
+def _usage(record: Mapping[str, Any]) -> None:
+    for key in ("replica_us", "gpu_us", "energy_mj"):
+        _int(record[key], key)
+    why = record["energy_unmeasured"]
+    if (record["energy_mj"] is None) == (why is None):
+        raise RecordError("energy_unmeasured says why energy_mj is null, and only then")
+    if why is not None:
+        _str(record, "energy_unmeasured")
 
 
 def _refusals(summary: Any) -> None:

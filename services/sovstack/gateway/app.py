@@ -37,6 +37,8 @@ ROUTES = frozenset(
     {"/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/models",
      "/healthz", "/readyz", "/metrics"}
 )  # fmt: skip
+# The routes timed as stage "total" of sovstack_stage_seconds (arrival to the last byte).
+INFERENCE_ROUTES = frozenset({"/v1/chat/completions", "/v1/completions", "/v1/embeddings"})
 
 
 class RequestIdMiddleware:
@@ -92,6 +94,8 @@ class MetricsMiddleware:
         finally:
             self.metrics.requests.labels(route, str(status)).inc()
             self.metrics.latency.labels(route).observe(time.monotonic() - started)
+            if route in INFERENCE_ROUTES:
+                self.metrics.stage_seconds.labels("total").observe(time.monotonic() - started)
 
 
 def _error_response(error: GatewayError) -> JSONResponse:
@@ -118,6 +122,7 @@ def create_app(settings: Settings, open_state: StateFactory = GatewayState.open)
 
     @app.exception_handler(GatewayError)
     async def _gateway_error(request: Request, exc: GatewayError) -> JSONResponse:
+        metrics.refused(exc)
         return _error_response(exc)
 
     @app.exception_handler(HTTPException)

@@ -11,6 +11,11 @@ records with no end. At the next start, before any request is taken,
 :meth:`Auditor.close_abandoned` closes each with an ``aborted`` record whose
 ``error`` is ``gateway_restart``, so every accepted request has an end.
 
+An end record also carries the request's share of its replica (time on it,
+GPU-seconds, energy or why energy is unknown; gateway/energy.py), asked of the
+pool's meter through ``settle``. Each durable record is handed to the
+``observers`` (the quota ledger, the usage metrics) once it is durable.
+
 Content is never recorded unless the decision's ``store_content`` obligation
 asks for it, and then only encrypted under the site key. ``prompt_sha256`` is
 the SHA-256 of the request body exactly as received and ``completion_sha256``
@@ -28,6 +33,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +45,7 @@ from sovstack.audit.entries import decode_entry
 from sovstack.audit.segments import Scanner
 from sovstack.gateway.auth import Subject
 from sovstack.gateway.authz import Decision
+from sovstack.gateway.energy import Share
 from sovstack.gateway.errors import Unavailable
 from sovstack.gateway.refusals import Refusals
 
@@ -97,11 +104,17 @@ class RequestContext:
 
 class Auditor:
     def __init__(
-        self, log: AuditLog, site_key: tuple[str, bytes] | None, refusals: Refusals | None = None
-    ) -> None:
+        self, log: AuditLog, site_key: tuple[str, bytes] | None, refusals: Refusals | None = None,
+        *, observers: Sequence[Callable[[dict[str, Any]], None]] = (),
+        settle: Callable[[str | None, str, int | None], Share | None] | None = None,
+    ) -> None:  # fmt: skip
         self.log = log
         self._site_key = site_key
         self.refusals = refusals
+        # Told each record once it is durable (the quota ledger, the usage metrics).
+        self._observers = tuple(observers)
+        # The request's share of its replica, for its end record (Pool.settle).
+        self._settle = settle
 
     @property
     def can_keep_content(self) -> bool:
@@ -144,6 +157,8 @@ class Auditor:
                 code="audit_unavailable",
                 retry_after=5,
             ) from exc
+        for observe in self._observers:
+            observe(record)
         return index
 
     async def decided(self, ctx: RequestContext, reasons: list[str] | None = None) -> int | None:
@@ -185,8 +200,24 @@ class Auditor:
             prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
             latency_us=ctx.latency_us(), completion_sha256=response_sha256,
             error=_reason(error) if error else None, content=content,
+            usage=self._usage(ctx, prompt_tokens, completion_tokens),
         )  # fmt: skip
         return await self._append(record)
+
+    def _usage(self, ctx: RequestContext, prompt: int | None,
+               completion: int | None) -> dict[str, Any] | None:  # fmt: skip
+        """The end record's usage keys; None (no keys) without a meter to ask."""
+        if self._settle is None:
+            return None
+        tokens = prompt + completion if prompt is not None and completion is not None else None
+        if ctx.replica is None:  # it reached no replica: it used none
+            return Share(0, 0, 0, None).as_record()
+        share = self._settle(ctx.replica, ctx.request_id, tokens)
+        if share is None:
+            why = "the replica's meter has no record of the request"
+            return {"replica_us": None, "gpu_us": None, "energy_mj": None,
+                    "energy_unmeasured": why}  # fmt: skip
+        return share.as_record()
 
     async def close_abandoned(self) -> list[str]:
         """Close every ``accepted`` request the log holds no end for; the ids closed, in order.

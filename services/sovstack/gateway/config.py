@@ -49,6 +49,9 @@ class Replica(BaseModel):
     # The replica's vLLM --api-key, in a file only the gateway may read (0600);
     # sent as 'Authorization: Bearer' on every request and health probe.
     api_key_file: Path | None = None
+    # The energy agent beside the replica (``sovstack energy-agent``, installed by the
+    # vllm role on GPU nodes), polled in the background; None: the node has no counter.
+    energy_url: str | None = None
 
 
 class Settings(BaseSettings):
@@ -100,6 +103,8 @@ class Settings(BaseSettings):
     upstream_connect_timeout_s: float = 2.0
     upstream_read_timeout_s: float = 300.0
     health_interval_s: float = 5.0
+    # How often each replica's energy agent is read (gateway/sampler.py).
+    energy_sample_interval_s: float = Field(default=0.5, ge=0.05, le=60.0)
 
     # --- limits
     max_body_bytes: int = 1 << 20

@@ -89,22 +89,24 @@ async def open_upstream(
     headers = {"content-type": "application/json", "x-request-id": ctx.request_id}
     for replica in state.pool.candidates(allowed, ctx.model):
         tried += 1
-        state.pool.acquire(replica)
+        state.pool.acquire(replica, ctx.request_id)
         try:
             # Returns once the status and headers are in; the body is read after.
-            response = await state.upstream.post(
-                f"{replica.spec.url}{ctx.route}", data=payload, headers=headers | replica.headers
-            )
+            with state.metrics.stage_seconds.labels("upstream_first_byte").time():
+                response = await state.upstream.post(
+                    f"{replica.spec.url}{ctx.route}", data=payload,
+                    headers=headers | replica.headers,
+                )  # fmt: skip
         except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError):
-            state.pool.release(replica)
+            state.pool.release(replica, ctx.request_id)
             state.pool.mark_down(replica)
             continue
         except (aiohttp.ClientError, TimeoutError) as exc:
-            state.pool.release(replica)
+            state.pool.release(replica, ctx.request_id)
             ctx.replica, ctx.weights_digest = replica.id, replica.spec.weights_digest
             raise await _failed(state, ctx, replica, exc) from exc
         except BaseException:
-            state.pool.release(replica)
+            state.pool.release(replica, ctx.request_id)
             raise
         ctx.replica, ctx.weights_digest = replica.id, replica.spec.weights_digest
         return response, replica
@@ -144,7 +146,7 @@ async def _forward(
             raise await _failed(state, ctx, replica, exc) from exc
         finally:
             response.release()
-            state.pool.release(replica)
+            state.pool.release(replica, ctx.request_id)
         return await _finish_plain(state, ctx, response.status, data, prompt)
     tap = StreamTap(drop_usage_only=not out.wants_usage, keep_text=keep)
     return _RelayResponse(_Relay(state, ctx, response, replica, tap, prompt))
@@ -228,7 +230,7 @@ class _Relay:
                 self.response.release()
             else:
                 self.response.close()
-            self.state.pool.release(self.replica)
+            self.state.pool.release(self.replica, self.ctx.request_id)
             tap = self.tap
             await self.state.auditor.ended(
                 self.ctx, event, status=self.response.status, usage=tap.usage,

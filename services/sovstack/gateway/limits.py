@@ -140,6 +140,8 @@ async def _refuse(scope: Scope, send: Send, error: GatewayError) -> None:
     """Answer ``error`` and leave the refusal's ``denied`` record (caller not yet known)."""
     state = getattr(getattr(scope.get("app"), "state", None), "gateway", None)
     request_id = scope.get("state", {}).get("request_id")
+    if state is not None:
+        state.metrics.refused(error)
     if state is not None and request_id is not None:
         # The path is not recorded: it is the caller's, unchecked, and not yet routed.
         ctx = RequestContext(request_id=request_id, route=None, source=client_source(scope))

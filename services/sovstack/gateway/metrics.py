@@ -9,9 +9,12 @@ site; a request whose energy the node cannot measure adds nothing to
 
 from __future__ import annotations
 
-from typing import Final
+from collections.abc import Mapping
+from typing import Any, Final
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from sovstack.gateway.errors import GatewayError
 
 __all__ = ["STAGES", "Metrics"]
 
@@ -20,6 +23,9 @@ __all__ = ["STAGES", "Metrics"]
 # sent to the replica's first byte) and total (arrival to the response's last byte).
 STAGES: Final = ("authenticate", "authorize", "audit", "upstream_first_byte", "total")
 _BY_WHO: Final = ["client", "model", "site"]
+_ENDS: Final = frozenset({"completed", "aborted", "error"})
+# Errors of a request already accepted (it has an end record, not a denied one): not refusals.
+_AFTER_ACCEPTANCE: Final = frozenset({"upstream", "upstream_timeout", "no_replica"})
 _SECONDS: Final = (
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120,
 )  # fmt: skip
@@ -87,3 +93,26 @@ class Metrics:
             "sovstack_refusals", "Requests refused, by reason (policy, rate limit, audit...).",
             ["reason"], registry=self.registry,
         )  # fmt: skip
+
+    def refused(self, error: GatewayError) -> None:
+        """Count a refusal, by the error's code (``policy_denied``, ``rate_limited``...)."""
+        if error.code not in _AFTER_ACCEPTANCE:
+            self.refusals.labels(error.code or type(error).__name__).inc()
+
+    def observe(self, record: Mapping[str, Any]) -> None:
+        """Count a durable end record's usage (an Auditor observer); other records add none."""
+        if record["event"] not in _ENDS:
+            return
+        who = (record["client"] or "", record["model"] or "", record["site"] or "")
+        tokens = record["tokens"]
+        if tokens is not None:
+            for kind in ("prompt", "completion"):
+                self.client_tokens.labels(*who, kind).inc(tokens[kind])
+        if "energy_mj" not in record:
+            return  # written without a meter (a request closed at restart)
+        if record["gpu_us"] is not None:
+            self.gpu_seconds.labels(*who).inc(record["gpu_us"] / 1_000_000)
+        if record["energy_mj"] is None:
+            self.energy_unmeasured.labels(*who).inc()
+        else:
+            self.energy.labels(*who).inc(record["energy_mj"] / 1000)

@@ -71,6 +71,8 @@ def policy_input(
         "data_classification": ctx.classification,
         "replicas": [_replica_input(r.spec) for r in replicas],
         "request": checked.facts if checked is not None else {"max_tokens": None, "stream": False},
+        # The client's usage in the current day and month, for the quotas (gateway/quota.py).
+        "usage": state.ledger.usage(ctx.subject.client_id),
     }
 
 
@@ -104,14 +106,16 @@ async def _checked(state: GatewayState, request: Request, ctx: RequestContext,
 async def handle_inference(request: Request, kind: str) -> Response:
     state: GatewayState = request.app.state.gateway
     ctx = RequestContext(request_id=request.state.request_id, route=request.url.path)
-    await authenticate(state, request, ctx)
+    with state.metrics.stage_seconds.labels("authenticate").time():
+        await authenticate(state, request, ctx)
     checked = await _checked(state, request, ctx, kind)
     ctx.model = checked.model
     if not state.pool.of_model(checked.model):
         await state.auditor.decided(ctx, reasons=["no such model on this gateway"])
         raise NotFound(f"the model {checked.model!r} does not exist", code="model_not_found")
 
-    decision = await state.decide(policy_input(state, ctx, kind, checked), ctx)
+    with state.metrics.stage_seconds.labels("authorize").time():
+        decision = await state.decide(policy_input(state, ctx, kind, checked), ctx)
     if not decision.allow:
         await state.auditor.decided(ctx)
         message = "; ".join(decision.reasons) or "the policy does not allow this request"
@@ -124,7 +128,8 @@ async def handle_inference(request: Request, kind: str) -> Response:
             "but the gateway has no site key",
             code="site_key_missing",
         )
-    await state.auditor.decided(ctx)  # durable before anything goes upstream
+    with state.metrics.stage_seconds.labels("audit").time():
+        await state.auditor.decided(ctx)  # durable before anything goes upstream
 
     body = checked.body
     if kind != "embeddings":

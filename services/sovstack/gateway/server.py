@@ -64,6 +64,7 @@ def recording(app: Starlette) -> Refused:
         state = getattr(app.state, "gateway", None)
         if state is None:
             return
+        state.metrics.refused(error)
         ctx = RequestContext(request_id=request_id, route=None, source=source)
         task = asyncio.get_running_loop().create_task(
             state.auditor.decided(ctx, reasons=[error.message])

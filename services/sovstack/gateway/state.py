@@ -6,7 +6,8 @@ for the vLLM replicas (httpx's connection pool scans every pooled connection on
 each request, which capped the gateway near 110 requests/s at 64 in flight on
 two cores; see bench/), an ``httpx.AsyncClient`` for Keycloak's JWKS; one OPA
 client; one audit log; the background tasks that probe the replicas and
-refresh the realm's keys, stopped when the state closes. Nothing here is a
+refresh the realm's keys and read the replicas' energy counters, stopped
+when the state closes. Nothing here is a
 module-level global.
 """
 
@@ -20,6 +21,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any, Self
 
 import aiohttp
+import anyio
 import httpx
 
 from sovstack.audit import AuditLog, load_signing_key, load_site_key
@@ -32,7 +34,9 @@ from sovstack.gateway.jwks import JwksCache
 from sovstack.gateway.limits import ClientSlots, RateLimiter
 from sovstack.gateway.metrics import Metrics
 from sovstack.gateway.protocol import BodyRules
+from sovstack.gateway.quota import Ledger
 from sovstack.gateway.refusals import Refusals
+from sovstack.gateway.sampler import EnergySampler
 from sovstack.gateway.upstreams import Pool
 
 __all__ = ["GatewayState"]
@@ -65,7 +69,7 @@ class GatewayState:
     def __init__(
         self, settings: Settings, metrics: Metrics, *, upstream: aiohttp.ClientSession,
         idp: httpx.AsyncClient, jwks: JwksCache, policy: PolicyClient, pool: Pool,
-        auditor: Auditor,
+        auditor: Auditor, ledger: Ledger | None = None,
     ) -> None:  # fmt: skip
         self.settings = settings
         self.metrics = metrics
@@ -85,6 +89,9 @@ class GatewayState:
         self.policy = policy
         self.pool = pool
         self.auditor = auditor
+        # Each client's usage for the quotas: fed with each durable record (an
+        # observer of the auditor), read for every policy input.
+        self.ledger = ledger if ledger is not None else Ledger()
 
     @classmethod
     @asynccontextmanager
@@ -121,9 +128,14 @@ class GatewayState:
                 idp, s.jwks_url, refetch_floor_s=s.jwks_refetch_floor_s,
                 refresh_interval_s=s.jwks_refresh_interval_s,
             )  # fmt: skip
+            ledger = Ledger()
+            auditor = Auditor(
+                log, site_key, refusals, observers=(ledger.count, metrics.observe),
+                settle=pool.settle,
+            )  # fmt: skip
             state = cls(
                 s, metrics, upstream=upstream, idp=idp, jwks=jwks, policy=policy, pool=pool,
-                auditor=Auditor(log, site_key, refusals),
+                auditor=auditor, ledger=ledger,
             )  # fmt: skip
             abandoned = await state.auditor.close_abandoned()  # before any request is taken
             if abandoned:
@@ -131,11 +143,16 @@ class GatewayState:
                     "closed %d request(s) a previous gateway left in flight: %s",
                     len(abandoned), ", ".join(abandoned[:10]),
                 )  # fmt: skip
+            # Quotas: usage so far, from the log (closed above), before any request is taken.
+            await anyio.to_thread.run_sync(state.ledger.rebuild, log.directory)
             await jwks.refresh()  # a Keycloak that is down now is retried on demand
             opened.push_async_callback(jwks.stop)
             jwks.start()
             opened.push_async_callback(pool.stop)
             await pool.start()
+            sampler = EnergySampler(pool.replicas, upstream, s.energy_sample_interval_s)
+            opened.push_async_callback(sampler.stop)
+            sampler.start()
             yield state
 
     async def decide(self, input_: dict[str, Any], ctx: RequestContext) -> Decision:

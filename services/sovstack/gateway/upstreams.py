@@ -9,6 +9,10 @@ A replica started with vLLM's ``--api-key`` has its key in ``api_key_file``;
 the pool reads every key once, when it is made (a missing, empty or
 group-readable key file refuses start-up with a :class:`KeyFileError`), and
 sends it as ``Authorization: Bearer`` with each probe and request.
+
+Each replica has a :class:`~sovstack.gateway.energy.Meter`: ``acquire`` and
+``release`` with the request's id tell it when the request is on the replica,
+and :meth:`Pool.settle` gives the request's share for its end record.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import aiohttp
 from sovstack.core.errors import KeyFileError
 from sovstack.core.keyfiles import read_private
 from sovstack.gateway.config import Replica
+from sovstack.gateway.energy import Meter, Share
 
 __all__ = ["Pool", "ReplicaState", "auth_headers"]
 
@@ -36,6 +41,8 @@ class ReplicaState:
     failed_probes: int = 0
     # What every request to this replica carries besides its own headers.
     headers: dict[str, str] = field(default_factory=dict, repr=False)
+    # Time, GPU-seconds and energy of the requests on it (gateway/energy.py).
+    meter: Meter = field(default_factory=Meter, repr=False)
 
     @property
     def id(self) -> str:
@@ -83,11 +90,20 @@ class Pool:
         ]
         return sorted(found, key=lambda r: r.outstanding)
 
-    def acquire(self, replica: ReplicaState) -> None:
+    def acquire(self, replica: ReplicaState, request_id: str | None = None) -> None:
         replica.outstanding += 1
+        if request_id is not None:
+            replica.meter.begin(request_id)
 
-    def release(self, replica: ReplicaState) -> None:
+    def release(self, replica: ReplicaState, request_id: str | None = None) -> None:
         replica.outstanding -= 1
+        if request_id is not None:
+            replica.meter.end(request_id)
+
+    def settle(self, replica_id: str | None, request_id: str, tokens: int | None) -> Share | None:
+        """The request's share of ``replica_id`` (None if it never was on one)."""
+        replica = self._replicas.get(replica_id) if replica_id is not None else None
+        return replica.meter.settle(request_id, tokens) if replica is not None else None
 
     def mark_down(self, replica: ReplicaState) -> None:
         replica.healthy = False

@@ -3,8 +3,9 @@
 A request is counted from its ``accepted`` record (which fixes its group: the
 client, model and site the gateway authorised, and the day it was accepted)
 and its one end record (``completed``, ``aborted`` or ``error``), which holds
-what it used: ``tokens`` ``{prompt, completion}``, and ``gpu_seconds`` and
-``energy_j`` where the node could measure them. A value that is absent or
+what it used: ``tokens`` ``{prompt, completion}``, and ``gpu_us`` and
+``energy_mj`` (integers in the record, audit/records.py) where the node could
+measure them, summed here as ``gpu_seconds`` and ``energy_j``. A value that is absent or
 null is unknown, never zero: each sum comes with the number of requests
 whose value it lacks (``*_unknown``), and an accepted request whose end
 record the checkpoint does not cover yet is ``unfinished`` and unknown in
@@ -110,14 +111,19 @@ def _values(end: Mapping[str, Any] | None, warnings: list[str]) -> dict[str, int
     tokens = end.get("tokens")
     if not isinstance(tokens, dict):
         tokens = {}
-    raw = {
-        "prompt_tokens": tokens.get("prompt"),
-        "completion_tokens": tokens.get("completion"),
-        "gpu_seconds": end.get("gpu_seconds"),
-        "energy_j": end.get("energy_j"),
-    }
     rid = end.get("request_id")
-    return {name: _number(value, name, rid, warnings) for name, value in raw.items()}
+    values = {
+        name: _number(tokens.get(key), name, rid, warnings)
+        for name, key in (("prompt_tokens", "prompt"), ("completion_tokens", "completion"))
+    }
+    for name, key, per_unit in (("gpu_seconds", "gpu_us", 1e6), ("energy_j", "energy_mj", 1e3)):
+        value = end.get(key)
+        if value is not None and (type(value) is not int or value < 0):
+            warnings.append(f"request {rid!r}: {key} {value!r} is not a non-negative integer;"
+                            " counted as unknown")  # fmt: skip
+            value = None
+        values[name] = None if value is None else value / per_unit
+    return values
 
 
 def _key(record: Mapping[str, Any], by: Sequence[str]) -> Key:

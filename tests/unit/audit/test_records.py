@@ -85,3 +85,32 @@ def test_unknown_or_missing_keys_are_refused() -> None:
     del record["site"]
     with pytest.raises(RecordError, match=r"missing \['site'\], unknown \['extra'\]"):
         validate_record(record)
+
+
+_MEASURED = {"replica_us": 2_000, "gpu_us": 1_000, "energy_mj": 750, "energy_unmeasured": None}
+
+
+def test_an_end_record_may_carry_its_usage_in_integer_units() -> None:
+    record = make_record(1, event="completed", usage=_MEASURED)
+    assert {k: record[k] for k in _MEASURED} == _MEASURED
+    unmeasured = _MEASURED | {"energy_mj": None, "energy_unmeasured": "no energy counter"}
+    assert make_record(1, event="aborted", usage=unmeasured)["energy_mj"] is None
+    assert "energy_mj" not in make_record(1, event="completed")  # older records: no usage keys
+
+
+@pytest.mark.parametrize(
+    ("event", "usage", "message"),
+    [
+        ("accepted", _MEASURED, "unknown"),
+        ("completed", _MEASURED | {"gpu_us": 0.5}, "gpu_us must be a non-negative integer"),
+        ("completed", _MEASURED | {"energy_mj": -1}, "energy_mj must be a non-negative"),
+        ("completed", _MEASURED | {"energy_unmeasured": "why"}, "only then"),
+        ("error", _MEASURED | {"energy_mj": None}, "only then"),
+        ("completed", {"gpu_us": 1}, "missing"),
+    ],
+)
+def test_usage_outside_the_schema_is_refused(
+    event: str, usage: dict[str, object], message: str
+) -> None:
+    with pytest.raises(RecordError, match=message):
+        make_record(1, event=event, usage=usage)

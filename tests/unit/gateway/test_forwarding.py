@@ -26,8 +26,10 @@ from sovstack.gateway.auditing import Auditor, RequestContext
 from sovstack.gateway.auth import Subject
 from sovstack.gateway.authz import Decision
 from sovstack.gateway.config import Replica
+from sovstack.gateway.energy import NO_COUNTER
 from sovstack.gateway.errors import GatewayError
 from sovstack.gateway.forwarding import Outgoing, forward
+from sovstack.gateway.metrics import Metrics
 from sovstack.gateway.state import GatewayState
 from sovstack.gateway.upstreams import Pool
 
@@ -65,8 +67,11 @@ class Harness:
         self.pool = Pool([Replica(id="gpu-1", model="m", url=url, site="plant-a")], session, 60)
         self.replica = self.pool.replicas[0]
         self.replica.healthy = True
+        self.metrics = Metrics()
+        auditor = Auditor(self.log, self.site_key, observers=(self.metrics.observe,),
+                          settle=self.pool.settle)  # fmt: skip
         self.state = cast(GatewayState, types.SimpleNamespace(
-            pool=self.pool, upstream=session, auditor=Auditor(self.log, self.site_key),
+            pool=self.pool, upstream=session, metrics=self.metrics, auditor=auditor,
             sha256=GatewayState.sha256, count_tokens=lambda ctx, usage: None,
         ))  # fmt: skip
 
@@ -261,4 +266,67 @@ async def test_a_failure_nothing_foresaw_still_ends_the_request(tmp_path: Path) 
         "gateway failed: RuntimeError",
     )
     assert h.replica.outstanding == 0
+    h.log.close()
+
+
+# --- usage: time on the replica, GPU-seconds and energy in the end record and the metrics
+
+WHO = {"client": "line-monitor", "model": "m", "site": "plant-a"}
+
+
+def _value(h: Harness, name: str, **labels: str) -> float | None:
+    return h.metrics.registry.get_sample_value(name, labels)
+
+
+async def _served(h: Harness) -> dict[str, Any]:
+    response = await forward(h.state, h.ctx(), ("gpu-1",), Outgoing(BODY, False, False))
+    await _run_background(response)
+    [end] = h.records()
+    return end
+
+
+async def _answer(request: web.Request) -> web.Response:
+    return web.json_response(REPLY)
+
+
+async def test_without_an_energy_counter_energy_is_null_with_the_reason_and_counted(
+    tmp_path: Path, session: aiohttp.ClientSession
+) -> None:
+    runner = await _vllm(_answer)
+    h = Harness(tmp_path, session, _url(runner))
+    end = await _served(h)
+    await runner.cleanup()
+    assert isinstance(end["replica_us"], int) and end["replica_us"] > 0
+    assert end["gpu_us"] == end["replica_us"]  # alone on the replica: all its busy time
+    assert (end["energy_mj"], end["energy_unmeasured"]) == (None, NO_COUNTER)
+    assert _value(h, "sovstack_client_tokens_total", **WHO, kind="prompt") == 9
+    assert _value(h, "sovstack_client_tokens_total", **WHO, kind="completion") == 4
+    assert _value(h, "sovstack_gpu_seconds_total", **WHO) == end["replica_us"] / 1e6
+    assert _value(h, "sovstack_energy_unmeasured_requests_total", **WHO) == 1
+    assert _value(h, "sovstack_energy_joules_total", **WHO) is None
+    h.log.close()
+
+
+async def test_with_a_counter_the_request_gets_the_energy_measured_while_it_ran(
+    tmp_path: Path, session: aiohttp.ClientSession
+) -> None:
+    meter_ready: list[object] = []
+
+    async def answer(request: web.Request) -> web.Response:
+        # While the request is on the replica the counter moves by 3 J.
+        h.replica.meter.sample(13_000)
+        meter_ready.append(True)
+        return web.json_response(REPLY)
+
+    runner = await _vllm(answer)
+    h = Harness(tmp_path, session, _url(runner))
+    h.replica.meter.sample(10_000)  # the sampler's reading before the request
+    end = await _served(h)
+    await runner.cleanup()
+    assert meter_ready
+    assert isinstance(end["energy_mj"], int) and end["energy_mj"] >= 3_000
+    assert end["energy_unmeasured"] is None
+    joules = _value(h, "sovstack_energy_joules_total", **WHO)
+    assert joules == end["energy_mj"] / 1000
+    assert _value(h, "sovstack_energy_unmeasured_requests_total", **WHO) is None
     h.log.close()

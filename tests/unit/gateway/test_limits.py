@@ -18,6 +18,7 @@ from sovstack.gateway import limits
 from sovstack.gateway.auditing import Auditor
 from sovstack.gateway.errors import PayloadTooLarge, RateLimited, RequestTimeout
 from sovstack.gateway.limits import ClientSlots, LimitsMiddleware, RateLimiter
+from sovstack.gateway.metrics import Metrics
 from sovstack.gateway.refusals import Refusals
 
 
@@ -302,7 +303,7 @@ async def test_a_refusal_before_the_caller_is_known_leaves_a_denied_record(
     refusals = Refusals(log, per_interval=10, interval_s=60)
     # The app as LimitsMiddleware reaches it: scope["app"].state.gateway (Starlette sets it).
     app = SimpleNamespace(state=SimpleNamespace(gateway=SimpleNamespace(
-        auditor=Auditor(log, None, refusals))))  # fmt: skip
+        auditor=Auditor(log, None, refusals), metrics=Metrics())))  # fmt: skip
     mw = LimitsMiddleware(_read_all, max_body_bytes=10, max_in_flight=0)
     try:
         for request_id, path in (("busy", "/v1/chat/completions"), ("busy2", "/v1/\u2028x")):

@@ -17,6 +17,7 @@ from sovstack.core.errors import KeyFileError
 from sovstack.gateway.auditing import RequestContext
 from sovstack.gateway.config import Replica
 from sovstack.gateway.forwarding import open_upstream  # the step that sends to a replica
+from sovstack.gateway.metrics import Metrics
 from sovstack.gateway.upstreams import Pool
 
 KEY = "k3y-for-gpu-1"
@@ -72,7 +73,7 @@ async def test_probe_and_request_carry_the_key(
         pool = Pool([_replica(url, _key_file(tmp_path, KEY + "\n"))], client, 60.0)
         await pool.probe_all()
         assert pool.any_healthy()
-        state = types.SimpleNamespace(pool=pool, upstream=client)
+        state = types.SimpleNamespace(pool=pool, upstream=client, metrics=Metrics())
         ctx = RequestContext(request_id="r1", route="/v1/chat/completions", model="m")
         response, _ = await open_upstream(cast(Any, state), ctx, ("gpu-1",), b'{"model":"m"}')
         assert response.status == 200
@@ -120,7 +121,7 @@ async def test_each_replica_gets_its_own_key_and_no_other(tmp_path: Path) -> Non
         pool = Pool(replicas, client, 60.0)
         await pool.probe_all()
         assert [r.healthy for r in pool.replicas] == [True, True]
-        state = types.SimpleNamespace(pool=pool, upstream=client)
+        state = types.SimpleNamespace(pool=pool, upstream=client, metrics=Metrics())
         for rid in keys:
             ctx = RequestContext(request_id=rid, route="/v1/chat/completions", model="m")
             response, replica = await open_upstream(cast(Any, state), ctx, (rid,), b"{}")

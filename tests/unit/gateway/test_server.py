@@ -25,6 +25,7 @@ from sovstack.gateway.auditing import Auditor
 from sovstack.gateway.config import Settings
 from sovstack.gateway.connections import ConnectionLimits, Refused
 from sovstack.gateway.errors import GatewayError, HeadersTooLarge
+from sovstack.gateway.metrics import Metrics
 from sovstack.gateway.refusals import Refusals
 from sovstack.gateway.server import MetricsListener, bind, recording, uvicorn_config
 from tests.unit.gateway import test_auditing, test_config
@@ -256,7 +257,7 @@ async def test_a_refusal_before_the_app_is_recorded_through_its_auditor(log: Aud
     refused = recording(app)
     refused("10.0.0.7", "early", HeadersTooLarge("too large"))  # before start-up: nothing
     refusals = Refusals(log, per_interval=5, interval_s=60)
-    app.state.gateway = SimpleNamespace(auditor=Auditor(log, None, refusals))
+    app.state.gateway = SimpleNamespace(auditor=Auditor(log, None, refusals), metrics=Metrics())
     refused("10.0.0.7", "r431", HeadersTooLarge("the request has more than 20 headers"))
     await asyncio.sleep(0.05)
     await refusals.drain()

@@ -51,11 +51,11 @@ def test_unknown_tokens_and_unfinished_requests_are_counted_not_zeroed() -> None
 
 def test_energy_and_gpu_seconds_sum_what_is_known_and_count_the_rest() -> None:
     ends = [
-        {"gpu_seconds": 0.5, "energy_j": 120.25},
-        {"gpu_seconds": 1, "energy_j": None},  # a node without an energy counter
+        {"gpu_us": 500_000, "energy_mj": 120_250},
+        {"gpu_us": 1_000_000, "energy_mj": None},  # a node without an energy counter
         {},  # a record written before the gateway measured energy
-        {"gpu_seconds": -1.0, "energy_j": True},  # nonsense: unknown, and said so
-        {"gpu_seconds": float("nan"), "energy_j": "30"},
+        {"gpu_us": -1, "energy_mj": True},  # nonsense: unknown, and said so
+        {"gpu_us": 0.5, "energy_mj": "30"},  # records hold integers only
     ]
     records = []
     for n, extra in enumerate(ends):
@@ -66,7 +66,7 @@ def test_energy_and_gpu_seconds_sum_what_is_known_and_count_the_rest() -> None:
     assert group.sums["gpu_seconds"] == 1.5 and group.unknown["gpu_seconds"] == 3
     assert group.sums["energy_j"] == 120.25 and group.unknown["energy_j"] == 4
     assert len(report.warnings) == 4
-    assert any("energy_j True" in w for w in report.warnings)
+    assert any("energy_mj True" in w for w in report.warnings)
 
 
 def test_day_is_the_utc_day_the_request_was_accepted() -> None:

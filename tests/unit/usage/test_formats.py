@@ -21,7 +21,8 @@ def _report() -> Report:
         *request(3, client="<b>lab</b>", tokens=None),
     ]
     accepted, end = request(4, model="big", tokens=(1, 1))
-    return aggregate([covered([*records, accepted, end | {"energy_j": 2.5}])], ("client", "model"))
+    measured = end | {"energy_mj": 2500}
+    return aggregate([covered([*records, accepted, measured])], ("client", "model"))
 
 
 def test_json_names_the_checkpoint_and_gives_each_sum_with_its_unknown_count() -> None:
