@@ -247,26 +247,30 @@ test_allow_the_listed_models_and_the_decision_to_agree if {
 	}
 }
 
+# The tests' own budget, so they do not follow the demo data's.
+_budget := {"clients": {"line-monitor": {"period": "day", "requests": 5000}}, "roles": {}}
+
 _spent := {"day": {"period": "2026-12-07", "requests": 5000, "tokens": 10, "joules": 0}}
 
 _room := {"day": {"period": "2026-12-07", "requests": 4999, "tokens": 10, "joules": 0}}
 
 test_allow_line_monitor_with_room_in_its_quota if {
 	req := object.union(_chat(_line_monitor, "tiny-llama", "internal", ["gpu-1"]), {"usage": _room})
-	d := sovstack.decision with input as req
+	d := sovstack.decision with input as req with data.plant.quotas as _budget
 	d.allow
 	d.allowed_replicas == ["gpu-1"]
 }
 
 test_deny_line_monitor_whose_quota_is_spent if {
 	req := object.union(_chat(_line_monitor, "tiny-llama", "internal", ["gpu-1"]), {"usage": _spent})
-	d := sovstack.decision with input as req
+	d := sovstack.decision with input as req with data.plant.quotas as _budget
 	not d.allow
 	d.allowed_replicas == []
 	count(d.reasons) == 1
 }
 
 test_allow_line_monitor_to_list_models_with_its_quota_spent if {
-	d := sovstack.decision with input as object.union(_listing(_line_monitor, null), {"usage": _spent})
+	listing := object.union(_listing(_line_monitor, null), {"usage": _spent})
+	d := sovstack.decision with input as listing with data.plant.quotas as _budget
 	d.allow
 }

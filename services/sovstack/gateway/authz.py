@@ -9,8 +9,10 @@ one). An undefined result or a malformed one is a deny (403); OPA unreachable,
 failing or slower than the timeout is :class:`Unavailable` (503). Either way
 nothing reaches a model.
 
-A decision cache is off by default; when on, it is keyed on the whole input,
-so two requests share a decision only if everything the policy saw is equal.
+A decision cache is off by default; when on, it is keyed on the whole input
+but the client's usage (``usage``, which moves with every request), so two
+requests share a decision only if everything else the policy saw is equal; a
+quota may then be overshot by what arrives within one cache lifetime.
 Identical requests that arrive while their decision is being asked for wait
 for that one answer instead of each asking OPA (an expired entry under load
 would otherwise send every request in flight to OPA at once). A failure is
@@ -141,7 +143,10 @@ class PolicyClient:
     async def decide(self, input_: dict[str, Any]) -> Decision:
         if self._ttl <= 0:
             return await self._decide(input_)
-        key = json.dumps(input_, sort_keys=True, separators=(",", ":"))
+        key = json.dumps(
+            {k: v for k, v in input_.items() if k != "usage"},
+            sort_keys=True, separators=(",", ":"),
+        )  # fmt: skip
         hit = self._cache.get(key)
         if hit is not None and hit[0] > time.monotonic():
             return hit[1]

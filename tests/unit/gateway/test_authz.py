@@ -229,6 +229,19 @@ async def test_the_cache_reuses_a_decision_only_for_the_identical_input(opa: Opa
         assert len(opa.asked) == 2
 
 
+async def test_the_cache_key_leaves_out_the_usage_but_opa_is_sent_it(opa: Opa) -> None:
+    opa.answers = [ALLOW]
+    client = opa.client(ttl=60)
+    used = [{"day": {"period": "2026-12-07", "requests": n}} for n in (1, 2)]
+    async with client.opened():
+        await client.decide({"model": "m", "usage": used[0]})
+        await client.decide({"model": "m", "usage": used[1]})  # usage moved: same decision
+        assert len(opa.asked) == 1
+        await client.decide({"model": "n", "usage": used[1]})
+    assert len(opa.asked) == 2
+    assert opa.bodies[-1] == {"input": {"model": "n", "usage": used[1]}}
+
+
 async def test_a_cached_decision_expires(opa: Opa) -> None:
     opa.answers = [ALLOW]
     client = opa.client(ttl=0.5)
