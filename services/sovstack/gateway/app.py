@@ -95,7 +95,7 @@ class MetricsMiddleware:
             self.metrics.requests.labels(route, str(status)).inc()
             self.metrics.latency.labels(route).observe(time.monotonic() - started)
             if route in INFERENCE_ROUTES:
-                self.metrics.stage_seconds.labels("total").observe(time.monotonic() - started)
+                self.metrics.stage["total"].observe(time.monotonic() - started)
 
 
 def _error_response(error: GatewayError) -> JSONResponse:

@@ -92,7 +92,7 @@ async def open_upstream(
         state.pool.acquire(replica, ctx.request_id)
         try:
             # Returns once the status and headers are in; the body is read after.
-            with state.metrics.stage_seconds.labels("upstream_first_byte").time():
+            with state.metrics.stage["upstream_first_byte"].time():
                 response = await state.upstream.post(
                     f"{replica.spec.url}{ctx.route}", data=payload,
                     headers=headers | replica.headers,

@@ -69,6 +69,8 @@ class Metrics:
             "sovstack_stage_seconds", "Seconds spent in each stage of a request (see STAGES).",
             ["stage"], registry=self.registry, buckets=_SECONDS,
         )  # fmt: skip
+        # Each stage's child, bound once: a label lookup per request per stage is not free.
+        self.stage = {name: self.stage_seconds.labels(name) for name in STAGES}
         self.client_tokens = Counter(
             "sovstack_client_tokens",
             "Tokens by client, model, site and kind (prompt, completion).",

@@ -106,7 +106,7 @@ async def _checked(state: GatewayState, request: Request, ctx: RequestContext,
 async def handle_inference(request: Request, kind: str) -> Response:
     state: GatewayState = request.app.state.gateway
     ctx = RequestContext(request_id=request.state.request_id, route=request.url.path)
-    with state.metrics.stage_seconds.labels("authenticate").time():
+    with state.metrics.stage["authenticate"].time():
         await authenticate(state, request, ctx)
     checked = await _checked(state, request, ctx, kind)
     ctx.model = checked.model
@@ -114,7 +114,7 @@ async def handle_inference(request: Request, kind: str) -> Response:
         await state.auditor.decided(ctx, reasons=["no such model on this gateway"])
         raise NotFound(f"the model {checked.model!r} does not exist", code="model_not_found")
 
-    with state.metrics.stage_seconds.labels("authorize").time():
+    with state.metrics.stage["authorize"].time():
         decision = await state.decide(policy_input(state, ctx, kind, checked), ctx)
     if not decision.allow:
         await state.auditor.decided(ctx)
@@ -128,7 +128,7 @@ async def handle_inference(request: Request, kind: str) -> Response:
             "but the gateway has no site key",
             code="site_key_missing",
         )
-    with state.metrics.stage_seconds.labels("audit").time():
+    with state.metrics.stage["audit"].time():
         await state.auditor.decided(ctx)  # durable before anything goes upstream
 
     body = checked.body

@@ -27,12 +27,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
+from time import gmtime, strftime
 from typing import Any, Final
 
 from sovstack.audit.entries import decode_entry
-from sovstack.audit.records import format_time
 from sovstack.audit.segments import Scanner
 
 __all__ = ["Ledger", "Usage"]
@@ -63,7 +62,8 @@ def _periods(time: str) -> tuple[str, str]:
 
 
 def _now() -> str:
-    return format_time(datetime.now(UTC))
+    # The prefix of a record's time (all _periods reads), cheaper than format_time per request.
+    return strftime("%Y-%m-%dT%H:%M:%SZ", gmtime())
 
 
 class Ledger:
