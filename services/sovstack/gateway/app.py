@@ -41,36 +41,15 @@ ROUTES = frozenset(
 INFERENCE_ROUTES = frozenset({"/v1/chat/completions", "/v1/completions", "/v1/embeddings"})
 
 
-class RequestIdMiddleware:
-    """Give every request an id, echoed in ``X-Request-ID`` on every response (pure ASGI).
+class EdgeMiddleware:
+    """The outermost layer (pure ASGI): every request's id, its count and its time.
 
-    The same id is in the request's audit records, so a caller can show an
-    auditor which records belong to its call.
+    Each request gets an id, echoed in ``X-Request-ID`` on every response; the
+    same id is in the request's audit records, so a caller can show an
+    auditor which records belong to its call. Every response is counted by
+    route and status and timed to its last byte. One layer, one ``send``
+    wrapper: each layer costs a coroutine and a call per message.
     """
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        request_id = uuid.uuid4().hex
-        scope.setdefault("state", {})["request_id"] = request_id
-
-        async def tagged(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = [
-                    *message.get("headers", []),
-                    (b"x-request-id", request_id.encode()),
-                ]
-            await send(message)
-
-        await self.app(scope, receive, tagged)
-
-
-class MetricsMiddleware:
-    """Count every response by route and status, and time it to its last byte (pure ASGI)."""
 
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
@@ -80,22 +59,29 @@ class MetricsMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        request_id = uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
         route = scope["path"] if scope["path"] in ROUTES else "other"
         started, status = time.monotonic(), 500
 
-        async def watched(message: Message) -> None:
+        async def tagged(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                message["headers"] = [
+                    *message.get("headers", []),
+                    (b"x-request-id", request_id.encode()),
+                ]
             await send(message)
 
         try:
-            await self.app(scope, receive, watched)
+            await self.app(scope, receive, tagged)
         finally:
+            took = time.monotonic() - started
             self.metrics.requests.labels(route, str(status)).inc()
-            self.metrics.latency.labels(route).observe(time.monotonic() - started)
+            self.metrics.latency.labels(route).observe(took)
             if route in INFERENCE_ROUTES:
-                self.metrics.stage["total"].observe(time.monotonic() - started)
+                self.metrics.stage["total"].observe(took)
 
 
 def _error_response(error: GatewayError) -> JSONResponse:
@@ -199,6 +185,5 @@ def create_app(settings: Settings, open_state: StateFactory = GatewayState.open)
     app.add_middleware(LimitsMiddleware, max_body_bytes=settings.max_body_bytes,
                        max_in_flight=settings.max_concurrent_requests,
                        body_timeout_s=settings.body_read_timeout_s)  # fmt: skip
-    app.add_middleware(RequestIdMiddleware)
-    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.add_middleware(EdgeMiddleware, metrics=metrics)
     return app
