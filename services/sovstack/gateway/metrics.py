@@ -76,6 +76,11 @@ class Metrics:
             "Tokens by client, model, site and kind (prompt, completion).",
             [*_BY_WHO, "kind"], registry=self.registry,
         )  # fmt: skip
+        self.replica_seconds = Counter(
+            "sovstack_replica_seconds",
+            "Seconds requests were in flight on their replica, by client, model, site.",
+            _BY_WHO, registry=self.registry,
+        )  # fmt: skip
         self.gpu_seconds = Counter(
             "sovstack_gpu_seconds",
             "GPU-seconds: each request's share of its replica's busy time, by client, model, site.",
@@ -112,6 +117,8 @@ class Metrics:
                 self.client_tokens.labels(*who, kind).inc(tokens[kind])
         if "energy_mj" not in record:
             return  # written without a meter (a request closed at restart)
+        if record["replica_us"] is not None:
+            self.replica_seconds.labels(*who).inc(record["replica_us"] / 1_000_000)
         if record["gpu_us"] is not None:
             self.gpu_seconds.labels(*who).inc(record["gpu_us"] / 1_000_000)
         if record["energy_mj"] is None:

@@ -302,6 +302,7 @@ async def test_without_an_energy_counter_energy_is_null_with_the_reason_and_coun
     assert _value(h, "sovstack_client_tokens_total", **WHO, kind="prompt") == 9
     assert _value(h, "sovstack_client_tokens_total", **WHO, kind="completion") == 4
     assert _value(h, "sovstack_gpu_seconds_total", **WHO) == end["replica_us"] / 1e6
+    assert _value(h, "sovstack_replica_seconds_total", **WHO) == end["replica_us"] / 1e6
     assert _value(h, "sovstack_energy_unmeasured_requests_total", **WHO) == 1
     assert _value(h, "sovstack_energy_joules_total", **WHO) is None
     h.log.close()
