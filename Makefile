@@ -36,7 +36,7 @@ $(STAMP): pyproject.toml $(PINS)
 venv: $(STAMP) ## Create or update the project's virtualenv (.venv)
 
 system-packages: ## Install every system package any target needs (apt-get, as root)
-	$(SYSPKGS) venv deps cluster bundle deploy
+	$(SYSPKGS) venv deps cluster bundle deploy audit
 
 deps: venv ## Fetch OPA, Regal, Keycloak, vLLM (CPU) and the tiny model into .cache/
 	$(SYSPKGS) deps
@@ -81,7 +81,7 @@ test-unit: venv promtool ## Unit tests only: no services, seconds
 	$(PY) -m pytest tests/unit
 
 test-integration: deps ## Integration tests against real OPA, Keycloak and vLLM on loopback
-	$(SYSPKGS) bundle
+	$(SYSPKGS) bundle audit
 	$(PY) -m pytest tests/integration
 
 test: system-packages deps promtool lint policy-test cluster-test deploy-test ## The whole test suite (lint, policies, cluster, deploy, unit, integration)
@@ -155,10 +155,9 @@ test-bundle-full: venv ## Opt-in: build full cpu and gpu bundles (vLLM wheelhous
 AUDIT_OUT ?= .sovstack/audit-report/$(shell date -u +%Y%m%dT%H%M%SZ)
 AUDIT_DEV ?=
 AUDIT_ARGS ?=
-HEADLESS := chromium-headless-shell
 
 audit: venv ## Signed compliance evidence pack in AUDIT_OUT (AUDIT_DEV=1: dev stack; AUDIT_ARGS=...)
-	@command -v $(HEADLESS) >/dev/null || { apt-get update -q && apt-get install -y -q --no-install-recommends $(HEADLESS); }
+	$(SYSPKGS) audit
 	$(SOV) deps --only opa
 	$(SOV) audit report --out $(AUDIT_OUT) $(if $(AUDIT_DEV),--dev) $(AUDIT_ARGS)
 

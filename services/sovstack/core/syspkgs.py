@@ -71,6 +71,8 @@ GROUPS: dict[str, tuple[Need, ...]] = {
     "bench": (Need("wrk", "wrk"),),
     # make deploy: the controller copies each gateway's audit log back with rsync.
     "deploy": (Need("rsync", "rsync"),),
+    # make audit: the report's HTML page is rendered and checked by a headless browser.
+    "audit": (Need("chromium-headless-shell", "chromium-headless-shell"),),
 }  # fmt: skip
 
 
