@@ -46,6 +46,27 @@ _replicas := {
 		"jurisdiction": "FR",
 		"hosting": "sovereign-cloud",
 	},
+	"tiny-pp-1": {
+		"id": "tiny-pp-1",
+		"model": "tiny-llama-pp",
+		"site": "plant-a",
+		"jurisdiction": "DE",
+		"hosting": "on-prem",
+		"nodes": {"gpu-1": "plant-a", "gpu-2": "plant-b"},
+	},
+}
+
+# The shipped roles, each granting tiny-llama-pp wherever it grants tiny-llama.
+# No shipped role grants it yet (who may use a model is the plant's choice);
+# the tests that use it grant it this way, so that only where its nodes are decides.
+_roles_granting_tiny_llama_pp[name] := object.union(role, {"models": array.concat(role.models, ["tiny-llama-pp"])}) if {
+	some name, role in data.plant.roles
+	"tiny-llama" in role.models
+}
+
+_roles_granting_tiny_llama_pp[name] := role if {
+	some name, role in data.plant.roles
+	not "tiny-llama" in role.models
 }
 
 _chat(subject, model, class, replica_ids) := {
@@ -123,6 +144,30 @@ test_allow_quality_lab_internal_data_on_plant_a_under_the_agreement if {
 	d := sovstack.decision with input as _chat(_quality_lab, "tiny-llama", "internal", ["gpu-1", "gpu-b1"])
 	d.allow
 	d.allowed_replicas == ["gpu-1", "gpu-b1"]
+}
+
+test_allow_quality_lab_internal_data_on_the_replica_spanning_plants_a_and_b if {
+	req := _chat(_quality_lab, "tiny-llama-pp", "internal", ["tiny-pp-1"])
+	d := sovstack.decision with input as req with data.plant.roles as _roles_granting_tiny_llama_pp
+	d.allow
+	d.allowed_replicas == ["tiny-pp-1"]
+}
+
+test_deny_line_monitor_internal_data_on_the_replica_spanning_plants_a_and_b if {
+	req := _chat(_line_monitor, "tiny-llama-pp", "internal", ["tiny-pp-1"])
+	d := sovstack.decision with input as req with data.plant.roles as _roles_granting_tiny_llama_pp
+	not d.allow
+	d.allowed_replicas == []
+
+	# No replica may take it, and why not: its node gpu-2 is at plant B.
+	count(d.reasons) == 2
+
+	# With both nodes at plant A it may.
+	at_home := {"gpu-1": "plant-a", "gpu-2": "plant-a"}
+	home := json.patch(req, [{"op": "replace", "path": "/replicas/0/nodes", "value": at_home}])
+	d_home := sovstack.decision with input as home with data.plant.roles as _roles_granting_tiny_llama_pp
+		with data.plant.replicas["tiny-pp-1"].nodes as at_home
+	d_home.allow
 }
 
 test_deny_an_unknown_classification if {

@@ -4,7 +4,8 @@ import data.sovstack
 
 # The sovereignty matrix: every classification x caller site x replica, the
 # whole decision, for a caller whose roles and clearance allow everything else,
-# so that only where the data may go decides. Written out cell by cell: a
+# so that only where the data may go decides (its roles grant tiny-llama-pp,
+# which no shipped role does yet). Written out cell by cell: a
 # change to the policy data that moves any cell fails here. No classification
 # floor applies: the floor is the classification package's test, not where
 # data may go.
@@ -33,6 +34,9 @@ _allowed_cells := {
 	["confidential", "plant-b", "gpu-b1"],
 	["restricted", "plant-a", "gpu-1"],
 	["restricted", "plant-b", "gpu-b1"],
+	["public", "plant-a", "tiny-pp-1"], # nodes gpu-1 at plant-a, gpu-2 at plant-b
+	["public", "plant-b", "tiny-pp-1"],
+	["internal", "plant-b", "tiny-pp-1"], # DSA-2026-014 covers gpu-1 at plant-a
 }
 
 # While both data-sharing agreements are in force.
@@ -55,19 +59,21 @@ _all_cells contains [class, site, replica_id] if {
 }
 
 test_allow_the_sovereignty_matrix_cells_that_may_be_processed if {
-	count(_allowed_cells) == 19
+	count(_allowed_cells) == 22
 	every cell in _allowed_cells {
 		d := sovstack.decision with input as _cell_input(cell) with time.now_ns as _matrix_time
 			with data.plant.classification_floor as null
+			with data.plant.roles as _roles_granting_tiny_llama_pp
 		d.allowed_replicas == [cell[2]]
 	}
 }
 
 test_deny_the_sovereignty_matrix_cells_that_may_not_be_processed if {
-	count(_all_cells - _allowed_cells) == 21
+	count(_all_cells - _allowed_cells) == 28
 	every cell in _all_cells - _allowed_cells {
 		d := sovstack.decision with input as _cell_input(cell) with time.now_ns as _matrix_time
 			with data.plant.classification_floor as null
+			with data.plant.roles as _roles_granting_tiny_llama_pp
 		d.allow == false
 		d.allowed_replicas == []
 	}

@@ -7,7 +7,9 @@
 #   parse, two classifications with the same rank, a client whose default
 #   classification is below its floor (every request it sends without one
 #   would be refused), a quota with a period other than day or month, a
-#   limit that is not a number of at least 0, or one that limits nothing.
+#   limit that is not a number of at least 0, or one that limits nothing,
+#   a replica spanning nodes whose `nodes` is not an object naming each
+#   node's site, or whose `site` is none of its nodes' sites.
 #   `sovstack policy bundle`
 #   refuses to build while `problems` is not empty.
 # custom:
@@ -58,6 +60,20 @@ problems contains msg if {
 	some id, replica in data.plant.replicas
 	not data.plant.models[replica.model]
 	msg := sprintf("replica %v serves model %v, which is not declared", [id, replica.model])
+}
+
+problems contains msg if {
+	some id, replica in data.plant.replicas
+	nodes := replica.nodes
+	not _node_sites(nodes)
+	msg := sprintf("replica %v: nodes %v is not an object naming each node's site", [id, nodes])
+}
+
+problems contains msg if {
+	some id, replica in data.plant.replicas
+	_node_sites(replica.nodes)
+	not replica.site in {site | some site in replica.nodes}
+	msg := sprintf("replica %v: its site %v is none of its nodes' sites %v", [id, replica.site, replica.nodes])
 }
 
 problems contains msg if {
@@ -136,4 +152,19 @@ problems contains msg if {
 _non_negative(value) if {
 	is_number(value)
 	value >= 0
+}
+
+# A replica's nodes: a non-empty object of node name to site, both non-empty strings.
+_node_sites(nodes) if {
+	is_object(nodes)
+	count(nodes) > 0
+	every node, site in nodes {
+		_name(node)
+		_name(site)
+	}
+}
+
+_name(value) if {
+	is_string(value)
+	value != ""
 }

@@ -86,3 +86,26 @@ test_deny_a_quota_that_limits_nothing if {
 	quotas := {"clients": {"line-monitor": {"period": "day"}}, "roles": {}}
 	count(consistency.problems) == 1 with data.plant.quotas as quotas
 }
+
+_spanning := {"model": "tiny-llama", "site": "plant-a", "jurisdiction": "DE", "hosting": "on-prem"}
+
+test_allow_a_replica_spanning_nodes_at_its_site_and_others if {
+	replicas := {"pp-1": object.union(_spanning, {"nodes": {"gpu-1": "plant-a", "gpu-2": "plant-b"}})}
+	consistency.problems == set() with data.plant.replicas as replicas
+}
+
+test_deny_replica_nodes_that_are_not_an_object_of_node_sites if {
+	malformed := [
+		{}, ["gpu-1", "gpu-2"], "gpu-1", null,
+		{"gpu-1": "plant-a", "gpu-2": ""}, {"": "plant-a"}, {"gpu-1": 1},
+	]
+	every nodes in malformed {
+		replicas := {"pp-1": object.union(_spanning, {"nodes": nodes})}
+		count(consistency.problems) == 1 with data.plant.replicas as replicas
+	}
+}
+
+test_deny_a_replica_whose_site_is_none_of_its_nodes_sites if {
+	replicas := {"pp-1": object.union(_spanning, {"nodes": {"gpu-1": "plant-b", "gpu-2": "plant-b"}})}
+	count(consistency.problems) == 1 with data.plant.replicas as replicas
+}

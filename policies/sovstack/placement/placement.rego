@@ -9,7 +9,10 @@
 #   allows (policies/data/classifications.json). Site residency: data of a
 #   site-bound classification is processed only at the caller's own site,
 #   unless a data-sharing agreement in force lets that classification go from
-#   the caller's site to the replica's (policies/data/agreements.json).
+#   the caller's site to the replica's (policies/data/agreements.json). A
+#   replica spanning several nodes (`nodes`: each node's site) is one replica
+#   that runs at every one of its nodes' sites: each of them must be the
+#   caller's or one an agreement covers.
 # custom:
 #   controls:
 #     - nist_800_53_rev5/AC-3
@@ -32,6 +35,38 @@ _class := data.plant.classifications[classification.effective]
 _declared[id] := data.plant.replicas[id] if {
 	some replica in _offered
 	id := replica.id
+}
+
+# Where each offered replica runs: its own site (where its API is served) and,
+# for a replica spanning several nodes, each node's site, with its nodes there
+# (none for a single-node replica). A replica the data gives no site is at null,
+# which is nobody's site.
+_sites[id][site] := nodes if {
+	some id, replica in _declared
+	sites := {object.get(replica, "site", null)} | {at | some at in _nodes(replica)}
+	some site in sites
+	nodes := {node | some node, at in _nodes(replica); at == site}
+}
+
+_nodes(replica) := object.get(replica, "nodes", {})
+
+# Where a replica runs, in words: at its site, or, spanning nodes, with which of them at a site.
+_where(site, nodes) := sprintf("is at %v", [site]) if count(nodes) == 0
+
+_where(site, nodes) := sprintf("has node(s) %v at %v", [concat(", ", sort(nodes)), site]) if count(nodes) > 0
+
+# Why a replica may take data under an agreement, in words.
+_under_agreement(id, _, nodes, agreement) := msg if {
+	count(nodes) == 0
+	msg := sprintf("replica %v may take it under data-sharing agreement %v", [id, agreement])
+}
+
+_under_agreement(id, site, nodes, agreement) := msg if {
+	count(nodes) > 0
+	msg := sprintf(
+		"replica %v may take it under data-sharing agreement %v, which covers its node(s) %v at %v",
+		[id, agreement, concat(", ", sort(nodes)), site],
+	)
 }
 
 # The sites the caller's data may go to under an agreement in force, with the agreements' ids.
@@ -81,13 +116,24 @@ refusals[id] contains msg if {
 }
 
 refusals[id] contains msg if {
+	some replica in _offered
+	id := replica.id
+	declared := data.plant.replicas[id]
+	not "nodes" in object.keys(declared)
+	reported := object.get(replica, "nodes", null)
+	not reported in {null, {}}
+	msg := sprintf("replica %v: the gateway reports nodes %v, the policy data declares it on one node", [id, reported])
+}
+
+refusals[id] contains msg if {
 	_class.site_bound
-	some id, replica in _declared
-	replica.site != _origin
-	not _agreements[replica.site]
+	some id, sites in _sites
+	some site, nodes in sites
+	site != _origin
+	not _agreements[site]
 	msg := sprintf(
-		"replica %v is at %v, but %v data from %v stays at %v: no data-sharing agreement lets it go to %v",
-		[id, replica.site, classification.effective, _origin, _origin, replica.site],
+		"replica %v %v, but %v data from %v stays at %v: no data-sharing agreement lets it go to %v",
+		[id, _where(site, nodes), classification.effective, _origin, _origin, site],
 	)
 }
 
@@ -179,9 +225,10 @@ grounds contains msg if {
 
 grounds contains msg if {
 	some id in eligible
-	_declared[id].site != _origin
-	some agreement in _agreements[_declared[id].site]
-	msg := sprintf("replica %v may take it under data-sharing agreement %v", [id, agreement])
+	some site, nodes in _sites[id]
+	site != _origin
+	some agreement in _agreements[site]
+	msg := _under_agreement(id, site, nodes, agreement)
 }
 
 grounds contains msg if {
