@@ -17,7 +17,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import httpx
+import openai
 import pytest
+from keycloak import KeycloakOpenID
 
 from sovstack.cluster.record import Record
 from sovstack.core.paths import Paths
@@ -49,6 +52,39 @@ def cluster_info(first_deploy: Run) -> dict[str, Any]:
     record = Record.load(STATE / "cluster" / "state.json")
     assert record is not None and record.info.get("ready")
     return record.info
+
+
+@pytest.fixture(scope="module")
+def deployed(first_deploy: Run) -> dict[str, Any]:
+    """`.sovstack/deploy.json`, as the deploy left it for a plant application."""
+    info: dict[str, Any] = json.loads((STATE / "deploy.json").read_text())
+    assert (STATE / "deploy.json").stat().st_mode & 0o777 == 0o600
+    return info
+
+
+def token(info: dict[str, Any], client_id: str) -> str:
+    """A demo client's access token from the deployed Keycloak (client credentials)."""
+    client = next(c for c in info["clients"] if c["client_id"] == client_id)
+    keycloak = KeycloakOpenID(
+        server_url=info["keycloak"]["server_url"],
+        realm_name=info["keycloak"]["realm"],
+        client_id=client_id,
+        client_secret_key=client["client_secret"],
+        verify=info["ca_file"],
+    )
+    access: str = keycloak.token(grant_type="client_credentials")["access_token"]
+    return access
+
+
+def gateway_sdk(info: dict[str, Any], access: str) -> openai.OpenAI:
+    """The openai SDK pointed at the deployed gateway, trusting the site CA, no retries."""
+    return openai.OpenAI(
+        base_url=f"{info['gateway_url']}/v1",
+        api_key=access,
+        default_headers={"X-Data-Classification": "internal"},
+        http_client=httpx.Client(verify=info["ca_file"], timeout=120, trust_env=False),
+        max_retries=0,
+    )
 
 
 def extra_vars(**more: object) -> dict[str, object]:

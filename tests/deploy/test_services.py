@@ -20,45 +20,14 @@ from typing import Any
 import httpx
 import openai
 import pytest
-from keycloak import KeycloakOpenID
 
 from sovstack.deploy.outputs import pull_log
-from tests.deploy.conftest import STATE, on_node  # the deploy tier's helpers
+from tests.deploy.conftest import STATE, gateway_sdk, on_node, token  # the deploy tier's helpers
 
 pytestmark = pytest.mark.usefixtures("first_deploy")
 
 MODEL = "tiny-llama"
 ASK = [{"role": "user", "content": "Summarise the shift log"}]
-
-
-@pytest.fixture(scope="module")
-def deployed() -> dict[str, Any]:
-    info: dict[str, Any] = json.loads((STATE / "deploy.json").read_text())
-    assert (STATE / "deploy.json").stat().st_mode & 0o777 == 0o600
-    return info
-
-
-def _token(info: dict[str, Any], client_id: str) -> str:
-    client = next(c for c in info["clients"] if c["client_id"] == client_id)
-    keycloak = KeycloakOpenID(
-        server_url=info["keycloak"]["server_url"],
-        realm_name=info["keycloak"]["realm"],
-        client_id=client_id,
-        client_secret_key=client["client_secret"],
-        verify=info["ca_file"],
-    )
-    token: str = keycloak.token(grant_type="client_credentials")["access_token"]
-    return token
-
-
-def _sdk(info: dict[str, Any], token: str) -> openai.OpenAI:
-    return openai.OpenAI(
-        base_url=f"{info['gateway_url']}/v1",
-        api_key=token,
-        default_headers={"X-Data-Classification": "internal"},
-        http_client=httpx.Client(verify=info["ca_file"], timeout=120, trust_env=False),
-        max_retries=0,
-    )
 
 
 def _sovstack(*args: str) -> subprocess.CompletedProcess[str]:
@@ -105,7 +74,7 @@ def test_deploy_json_has_the_dev_json_keys_and_prometheus(deployed: dict[str, An
 def test_a_plant_app_chats_and_streams_through_the_deployed_gateway(
     deployed: dict[str, Any],
 ) -> None:
-    sdk = _sdk(deployed, _token(deployed, "line-monitor"))
+    sdk = gateway_sdk(deployed, token(deployed, "line-monitor"))
     answer = sdk.chat.completions.create(model=MODEL, messages=ASK, max_tokens=8)  # type: ignore[arg-type]
     assert answer.choices[0].message.content
     assert answer.usage is not None and answer.usage.completion_tokens > 0
@@ -117,7 +86,7 @@ def test_a_plant_app_chats_and_streams_through_the_deployed_gateway(
 
 
 def test_a_client_the_policy_refuses_gets_403_with_its_reasons(deployed: dict[str, Any]) -> None:
-    sdk = _sdk(deployed, _token(deployed, "audit-office"))
+    sdk = gateway_sdk(deployed, token(deployed, "audit-office"))
     with pytest.raises(openai.PermissionDeniedError) as caught:
         sdk.chat.completions.create(model=MODEL, messages=ASK, max_tokens=8)  # type: ignore[arg-type]
     error = caught.value.response.json()["error"]
@@ -132,7 +101,7 @@ def test_a_replica_refuses_a_call_without_its_key(deployed: dict[str, Any]) -> N
 
 
 def test_the_copy_of_the_log_verifies_and_holds_the_calls(deployed: dict[str, Any]) -> None:
-    sdk = _sdk(deployed, _token(deployed, "line-monitor"))
+    sdk = gateway_sdk(deployed, token(deployed, "line-monitor"))
     raw = sdk.chat.completions.with_raw_response.create(model=MODEL, messages=ASK, max_tokens=4)  # type: ignore[arg-type]
     request_id = raw.headers["x-request-id"]
     deadline = time.monotonic() + 30
@@ -203,7 +172,7 @@ def test_every_service_restarted_comes_back_with_the_log_intact(
     deadline = time.monotonic() + 240
     while True:
         try:
-            sdk = _sdk(deployed, _token(deployed, "line-monitor"))
+            sdk = gateway_sdk(deployed, token(deployed, "line-monitor"))
             answer = sdk.chat.completions.create(model=MODEL, messages=ASK, max_tokens=4)  # type: ignore[arg-type]
             break
         except (openai.APIError, httpx.HTTPError, Exception):  # still starting
