@@ -256,7 +256,7 @@ test_allow_each_caller_to_see_the_models_it_may_use if {
 
 test_allow_a_caller_without_a_classification_to_see_the_models_its_default_allows if {
 	sovstack.visible_models == ["tiny-llama"] with input as _listing(_line_monitor, null)
-	sovstack.visible_models == ["ops-llama-8b", "tiny-llama"] with input as _listing(_quality_lab, null)
+	sovstack.visible_models == ["ops-llama-8b", "tiny-llama", "tiny-llama-pp"] with input as _listing(_quality_lab, null)
 	sovstack.visible_models == ["ops-llama-8b"] with input as _listing(_process_engineering, null)
 		with data.plant.models["tiny-llama"].max_classification as "internal"
 }
@@ -283,7 +283,7 @@ test_allow_the_listed_models_and_the_decision_to_agree if {
 		every class in ["public", "internal", "confidential", "restricted", "export-controlled"] {
 			listed := sovstack.visible_models with input as _listing(subject, class)
 			usable := [model |
-				some model in ["ops-llama-8b", "tiny-llama"]
+				some model in ["ops-llama-8b", "tiny-llama", "tiny-llama-pp"]
 				d := sovstack.decision with input as _chat(subject, model, class, object.keys(_replicas))
 				d.allow
 			]
