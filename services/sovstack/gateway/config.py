@@ -52,6 +52,10 @@ class Replica(BaseModel):
     # The energy agent beside the replica (``sovstack energy-agent``, installed by the
     # vllm role on GPU nodes), polled in the background; None: the node has no counter.
     energy_url: str | None = None
+    # A replica larger than a node (vLLM across nodes): each of its nodes and that
+    # node's site. It is still one replica here (one URL, its first node's API); the
+    # policy refuses it unless every node's site may take the request.
+    nodes: dict[str, str] | None = None
 
 
 class Settings(BaseSettings):

@@ -45,13 +45,16 @@ def capped(body: dict[str, Any], cap: int | None, default: int | None = None) ->
 
 
 def _replica_input(spec: Replica) -> dict[str, Any]:
-    return {
+    described: dict[str, Any] = {
         "id": spec.id,
         "model": spec.model,
         "site": spec.site,
         "jurisdiction": spec.jurisdiction,
         "hosting": spec.hosting,
     }
+    if spec.nodes:
+        described["nodes"] = dict(spec.nodes)
+    return described
 
 
 def policy_input(
