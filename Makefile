@@ -21,7 +21,7 @@ export GOTOOLCHAIN ?= auto
 .PHONY: help venv deps dev dev-down dev-status lint policy-test test test-unit test-integration \
         bench-audit bench-gateway clean cluster-up cluster-down cluster-status cluster-test \
         bundle verify-bundle test-bundle-full system-packages deploy deploy-test audit \
-        bench-audit-report promtool mutation
+        bench-audit-report bench-litellm bench-vllm promtool mutation
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -91,9 +91,24 @@ test: system-packages deps promtool lint policy-test cluster-test deploy-test ##
 mutation: venv ## Mutation testing of the fail-closed code (mutmut; MUTATION_ARGS="--minutes 25")
 	$(PY) tests/mutation/run.py $(MUTATION_ARGS)
 
-bench-gateway: deps ## Benchmark the gateway against direct calls (stub and vLLM; auth, policy, audit on/off)
+# The bench re-runs itself in a network namespace with only loopback (bench/netns.py).
+bench-gateway: deps bench-litellm ## Benchmark the gateway's variants, direct and LiteLLM side by side (stub upstream)
 	$(SYSPKGS) bench
-	$(PY) bench/gateway_bench.py $(BENCH_ARGS)
+	$(PY) -m bench.gateway_bench $(BENCH_ARGS)
+
+# LiteLLM's proxy for the bench, in a virtualenv of its own (never the project's .venv):
+# every wheel pinned with its sha256 (pip's hash-checking mode), no sdist built.
+LITELLM_VENV := .cache/bench-litellm
+$(LITELLM_VENV)/.installed: bench/litellm-requirements.txt
+	@test -x $(LITELLM_VENV)/bin/python || $(PYTHON) -m venv $(LITELLM_VENV)
+	PIP_FIND_LINKS= $(LITELLM_VENV)/bin/python -m pip install --disable-pip-version-check -q \
+		--require-hashes --only-binary=:all: -r bench/litellm-requirements.txt
+	@touch $@
+
+bench-litellm: $(LITELLM_VENV)/.installed ## Install LiteLLM's proxy (the bench's peer, hash-checked) into .cache/bench-litellm
+
+bench-vllm: deps ## Benchmark 16 streams of the tiny model through the gateway against direct vLLM
+	$(PY) -m bench.vllm_stream_bench $(BENCH_ARGS)
 
 bench-audit: venv ## Benchmark the audit log: durable appends/s (1, 8, 64 writers), verify 1M entries
 	$(PY) bench/audit_bench.py

@@ -1,19 +1,24 @@
-"""Benchmark: what the gateway adds, measured side by side against calling the upstream directly.
+"""Benchmark: the gateway's variants, N workers, a git ref and LiteLLM, side by side.
 
-One run starts real Keycloak, OPA (the signed policy bundle) and vLLM (CPU,
-the tiny model), plus a minimal OpenAI-compatible stub that answers after
-about 20 ms, so that the gateway's own cost is visible. In front of each
-upstream it starts the gateway with everything on, and with authentication,
-policy or audit switched off (bench/gateway_variant.py), and then, in
-interleaved rounds so that machine drift hits every target alike, measures:
+Run from the repository root: ``python -m bench.gateway_bench`` (make
+bench-gateway). It first re-runs itself in a network namespace of its own
+with only loopback (bench/netns.py), and refuses to go on otherwise. There it
+starts Keycloak, OPA (the signed bundle) and a stub upstream that answers
+after 20 ms, and in front of that one stub: the gateway with everything on,
+with the decision cache, with every token's signature checked, with
+authentication, policy or audit off, all off (bench/gateway_variant.py); the
+shipped gateway with ``workers: N`` (skipped, saying so, where the settings
+refuse the key); the gateway as it was at ``--baseline REF``; and LiteLLM's
+proxy (bench/litellm_peer.py). Direct calls to the stub are the reference.
 
-- at 1 request in flight: latency p50/p99, and what the gateway adds to direct;
-- at 64 in flight: throughput, and its ratio to direct.
-
-It prints a table and writes it (Markdown and JSON) to bench/results/.
-Targets from the gateway issue: with everything on, at most 1.5 ms added at
-p50 and 3 ms at p99 at one in flight; at least 0.9 of direct throughput at 64.
-Loopback only. Times are this machine's, not a promise: read the ratios.
+Each phase is one target at 1 or 64 connections (wrk) for ``--seconds``;
+before it, the bench waits until every target's processes and OPA have been
+quiet for a second, and the order rotates each round (bench/schedule.py).
+Per phase it reads the target's process-tree CPU from /proc (and OPA's where
+the target asks OPA) before and after, and the gateway's stage histograms
+from /metrics. Results: a table and the issue's targets (met / not met,
+never asserted), in bench/results/gateway-<time>.md and .json.
+Times are this machine's, not a promise: read the ratios.
 """
 
 from __future__ import annotations
@@ -21,329 +26,296 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import shutil
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
-import yaml
 
 from sovstack.components import launches
 from sovstack.core import services
 from sovstack.core.paths import Paths, find_root
-from sovstack.core.services import Launch
-from sovstack.devstack import realm
-from sovstack.devstack.gatewaysetup import prepare_gateway
-from sovstack.devstack.stack import DEV_REPLICA, DEV_SITE
-from sovstack.policy import serve as policy_serve
 
-# name -> (gateway_variant.py flags, settings over the defaults)
+from . import components, litellm_peer, netns, proctree, schedule, stages, wrkload
+from .benchreport import DIRECT, LITELLM, Phase, Result, markdown, rows
+
+# name -> (gateway_variant.py flags, settings over the bench's)
 VARIANTS: dict[str, tuple[list[str], dict[str, Any]]] = {
     "gateway (all on)": ([], {}),
     # The same, with the optional decision cache (keyed on the whole input) on for 1 s.
     "gateway (all on, decision cache 1 s)": ([], {"decision_cache_ttl_s": 1.0}),
+    # The shipped verifier remembers a verified token until it expires: here it forgets.
+    "gateway, every token verified": (["--verify-every-token"], {}),
     "gateway, auth off": (["--no-auth"], {}),
     "gateway, policy off": (["--no-policy"], {}),
     "gateway, audit off": (["--no-audit"], {}),
     "gateway (all off)": (["--no-auth", "--no-policy", "--no-audit"], {}),
 }
-CLIENT = "line-monitor"
-# The load comes from one client: no rate or in-flight limit of its own may cut it short
-# (the in-flight one is the global default, 256; a baseline without it drops it).
-_BENCH_SETTINGS: dict[str, Any] = {
-    "rate_limit_per_client": 1e9,
-    "rate_limit_burst": 10**9,
-    "max_in_flight_per_client": 256,
-    "log_level": "warning",
+BODY = {
+    "model": launches.VLLM_MODEL_NAME,
+    "max_tokens": 4,
+    "messages": [{"role": "user", "content": "Summarise the shift log"}],
 }
+TOKEN_REFRESH_S = 120.0  # the demo realm's tokens live 300 s
+WARM_UP_S = 2
 
 
 @dataclass
 class Target:
-    name: str
+    result: Result
     url: str
-    headers: dict[str, str] = field(default_factory=dict)
-    # concurrency -> one (p50 s, p99 s, requests/s, non-2xx) per round
-    runs: dict[int, list[tuple[float, float, float, int]]] = field(default_factory=dict)
+    roots: tuple[int, ...]  # the process trees whose CPU is the target's
+    uses_opa: bool = False
+    bearer: str | None = None  # a fixed bearer (LiteLLM's key); None: the realm's token
+    needs_token: bool = False
+    metrics_url: str | None = None  # the gateway's /metrics, for the stages
+    ca_file: Path | None = None
+    script: Path = field(default_factory=Path)
 
 
-_UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0}
+class Tokens:
+    """The realm's token for the bench's client, fetched again before it can expire."""
+
+    def __init__(self, core: components.Core) -> None:
+        self.core = core
+        self.value = ""
+        self.at = float("-inf")
+
+    def fresh(self) -> str:
+        if time.monotonic() - self.at > TOKEN_REFRESH_S:
+            self.value, self.at = components.token(self.core), time.monotonic()
+        return self.value
 
 
-def _seconds(text: str) -> float:
-    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text).groups()  # type: ignore[union-attr]
-    return float(number) * _UNITS[unit]
+def _headers(target: Target, tokens: Tokens) -> dict[str, str]:
+    if target.needs_token:
+        return {"Authorization": f"Bearer {tokens.fresh()}", "X-Data-Classification": "internal"}
+    return {"Authorization": f"Bearer {target.bearer}"} if target.bearer else {}
 
 
-def _wrk(target: Target, body: dict[str, Any], concurrency: int, seconds: int, work: Path) -> None:
-    """One wrk run against ``target``: latency percentiles and throughput, from wrk itself."""
-    script = work / f"wrk-{abs(hash(target.name))}.lua"
-    lines = ['wrk.method = "POST"', f"wrk.body = {json.dumps(json.dumps(body))}",
-             'wrk.headers["Content-Type"] = "application/json"']  # fmt: skip
-    lines += [f"wrk.headers[{json.dumps(k)}] = {json.dumps(v)}" for k, v in target.headers.items()]
-    script.write_text("\n".join(lines) + "\n")
-    threads = 1 if concurrency == 1 else 2
-    out = subprocess.run(
-        ["wrk", f"-t{threads}", f"-c{concurrency}", f"-d{seconds}s", "--latency", "-s", str(script),
-         target.url],
-        capture_output=True, text=True, check=True, timeout=seconds + 60,
-    ).stdout  # fmt: skip
-    found = {
-        key: re.search(pattern, out, re.M)
-        for key, pattern in (("p50", r"^\s+50%\s+(\S+)\s*$"), ("p99", r"^\s+99%\s+(\S+)\s*$"),
-                             ("rps", r"^Requests/sec:\s+(\S+)\s*$"))
-    }  # fmt: skip
-    if not all(found.values()):
-        raise RuntimeError(f"wrk against {target.name} gave no figures:\n{out}")
-    p50 = _seconds(found["p50"].group(1))  # type: ignore[union-attr]
-    p99 = _seconds(found["p99"].group(1))  # type: ignore[union-attr]
-    rps = float(found["rps"].group(1))  # type: ignore[union-attr]
-    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    target.runs.setdefault(concurrency, []).append((p50, p99, rps, int(bad.group(1)) if bad else 0))
+def _metrics(client: httpx.Client, target: Target) -> str:
+    if target.metrics_url is None:
+        return ""
+    response = client.get(target.metrics_url)
+    return response.text if response.status_code == 200 else ""
 
 
-def _start(stack: ExitStack, launch: Launch, log: Path) -> services.Running:
-    running = services.start(launch, log)
-    stack.callback(services.stop, running.pid)
-    return running
+def _spent(roots: tuple[int, ...], before: dict[int, Any], after: dict[int, Any]) -> float:
+    return proctree.cpu_seconds(roots, stats=after) - proctree.cpu_seconds(roots, stats=before)
 
 
-def _token(issuer: str, client: realm.DemoClient) -> str:
-    response = httpx.post(
-        f"{issuer}/protocol/openid-connect/token", trust_env=False,
-        data={"grant_type": "client_credentials", "client_id": client.client_id,
-              "client_secret": client.client_secret},
-    )  # fmt: skip
-    response.raise_for_status()
-    return str(response.json()["access_token"])
-
-
-@dataclass(frozen=True)
-class Started:
-    url: str
-    ca_file: Path
-    running: services.Running
-
-
-def _gateway(stack: ExitStack, state: Path, name: str, variant: tuple[list[str], dict[str, Any]],
-             issuer: str, opa_url: str, upstream_url: str) -> Started:  # fmt: skip
-    flags, overrides = variant
-    port = services.free_port()
-    files = prepare_gateway(state, port, issuer, opa_url, [{
-        "id": DEV_REPLICA, "model": launches.VLLM_MODEL_NAME, "url": upstream_url,
-        "site": DEV_SITE, "jurisdiction": "DE", "hosting": "on-prem"}])  # fmt: skip
-    config = yaml.safe_load(files.config.read_text())
-    config |= _BENCH_SETTINGS | overrides
-    files.config.write_text(yaml.safe_dump(config))
-    launch = Launch(
-        name=name, port=port, ready_url=f"https://127.0.0.1:{port}/readyz", ca_file=files.ca_file,
-        argv=[sys.executable, str(Path(__file__).with_name("gateway_variant.py")),
-              "--config", str(files.config), *flags],
-    )  # fmt: skip
-    return Started(f"https://127.0.0.1:{port}", files.ca_file,
-                   _start(stack, launch, state / "gateway.log"))  # fmt: skip
-
-
-def _baseline_tree(root: Path, ref: str, work: Path) -> Path:
-    """The gateway's code as it was at ``ref`` (``git archive``), to measure beside today's."""
-    tree = work / "baseline"
-    tree.mkdir()
-    archive = subprocess.run(
-        ["git", "-C", str(root), "archive", "--format=tar", ref, "services"],
-        capture_output=True, check=True, timeout=120,
-    ).stdout  # fmt: skip
-    subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True, timeout=120)
-    return tree
-
-
-def _baseline(stack: ExitStack, state: Path, tree: Path, issuer: str, opa_url: str,
-              upstream_url: str) -> Started:  # fmt: skip
-    """The gateway (all on) from ``tree``, with only the settings that code knows."""
-    env = {"PYTHONPATH": str(tree / "services")}
-    known = set(json.loads(subprocess.run(
-        [sys.executable, "-c", "import json; from sovstack.gateway.config import Settings; "
-         "print(json.dumps(sorted(Settings.model_fields)))"],
-        capture_output=True, text=True, check=True, timeout=60, env={**os.environ, **env},
-    ).stdout))  # fmt: skip
-    port = services.free_port()
-    files = prepare_gateway(state, port, issuer, opa_url, [{
-        "id": DEV_REPLICA, "model": launches.VLLM_MODEL_NAME, "url": upstream_url,
-        "site": DEV_SITE, "jurisdiction": "DE", "hosting": "on-prem"}])  # fmt: skip
-    config = yaml.safe_load(files.config.read_text()) | _BENCH_SETTINGS
-    files.config.write_text(yaml.safe_dump({k: v for k, v in config.items() if k in known}))
-    launch = Launch(
-        name="baseline", port=port, ready_url=f"https://127.0.0.1:{port}/readyz",
-        ca_file=files.ca_file, env=env,
-        argv=[sys.executable, "-m", "sovstack.cli", "gateway", "--config", str(files.config)],
-    )  # fmt: skip
-    return Started(f"https://127.0.0.1:{port}", files.ca_file,
-                   _start(stack, launch, state / "gateway.log"))  # fmt: skip
-
-
-def _table(upstream: str, targets: list[Target]) -> list[dict[str, Any]]:
-    def med(t: Target, c: int, k: int) -> float:
-        return statistics.median(run[k] for run in t.runs[c])
-
-    direct = targets[0]
-    rows = []
-    for t in targets:
-        rows.append({
-            "upstream": upstream, "target": t.name,
-            "errors": sum(run[3] for c in t.runs for run in t.runs[c]),
-            "p50_ms": 1000 * med(t, 1, 0), "p99_ms": 1000 * med(t, 1, 1),
-            "added_p50_ms": 1000 * (med(t, 1, 0) - med(direct, 1, 0)),
-            "added_p99_ms": 1000 * (med(t, 1, 1) - med(direct, 1, 1)),
-            "rps_64": med(t, 64, 2), "ratio_64": med(t, 64, 2) / med(direct, 64, 2),
-            "p50_64_ms": 1000 * med(t, 64, 0),
-        })  # fmt: skip
-    return rows
-
-
-def _markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
-    lines = [
-        f"# Gateway benchmark — {meta['when']}", "",
-        f"Machine: {meta['machine']}. Load: {meta['load']}, {meta['seconds']} s per run, "
-        f"{meta['rounds']} interleaved rounds; each figure is the median over rounds.", "",
-        "| upstream | target | p50 ms (1) | p99 ms (1) | added p50 | added p99 "
-        "| rps (64) | vs direct (64) | p50 ms (64) | errors |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
-    ]  # fmt: skip
-    for r in rows:
-        lines.append(
-            f"| {r['upstream']} | {r['target']} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} "
-            f"| {r['added_p50_ms']:+.2f} | {r['added_p99_ms']:+.2f} | {r['rps_64']:.0f} "
-            f"| {r['ratio_64']:.2f} | {r['p50_64_ms']:.1f} | {r['errors']} |"
+def _measure(
+    targets: dict[str, Target], steps: list[schedule.Step], seconds: int, settle: bool,
+    opa_pid: int, tokens: Tokens,
+) -> None:  # fmt: skip
+    """Each step, in order: quiet, /metrics and /proc read, wrk, quiet, read again."""
+    groups = [t.roots for t in targets.values()] + [(opa_pid,)]
+    previous = ""
+    for i, (round_, connections, name) in enumerate(steps):
+        t = targets[name]
+        waited = proctree.wait_quiet(groups)[0] if settle else 0.0
+        headers = _headers(t, tokens)
+        verify = str(t.ca_file) if t.ca_file else True
+        with httpx.Client(verify=verify, trust_env=False, timeout=10.0) as client:
+            text_before = _metrics(client, t)
+            before = proctree.read_stats()
+            load = wrkload.run(t.url, headers, BODY, connections, seconds, t.script)
+            # After the quiet: the work a phase leaves behind is its own.
+            settled = proctree.wait_quiet(groups)[0] if settle else 0.0
+            after = proctree.read_stats()
+            text_after = _metrics(client, t)
+        observed = stages.diff(stages.histograms(text_before), stages.histograms(text_after))
+        opa_s = _spent((opa_pid,), before, after) if t.uses_opa else 0.0
+        phase = Phase(
+            round_, connections, load, _spent(t.roots, before, after), opa_s, observed,
+            waited, settled, previous,
+        )  # fmt: skip
+        t.result.phases.append(phase)
+        previous = name
+        print(
+            f"  [{i + 1}/{len(steps)}] round {round_ + 1}, {connections:>2} in flight, {name}: "
+            f"{load.rps:.0f}/s, p50 {1000 * load.p50_s:.2f} ms, quiet again after {settled:.1f} s"
         )
-    lines += ["", "Targets (gateway, all on): added p50 <= 1.5 ms, added p99 <= 3 ms at 1 in "
-              "flight; >= 0.9 of direct throughput at 64 in flight.", ""]  # fmt: skip
-    return "\n".join(lines)
 
 
-def _measure(targets: list[Target], body: dict[str, Any], rounds: int, seconds: int,
-             work: Path, echo: Any) -> None:  # fmt: skip
-    for round_ in range(rounds):
-        # Alternate the order each round so that no target always runs first.
-        order = targets if round_ % 2 == 0 else list(reversed(targets))
-        for target in order:
-            for concurrency in (1, 64):
-                _wrk(target, body, concurrency, seconds, work)
-        echo(f"  round {round_ + 1}/{rounds} done")
-
-
-def main() -> None:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--seconds", type=int, default=4, help="length of each wrk run")
-    parser.add_argument("--out", type=Path, default=Path(__file__).with_name("results"))
-    parser.add_argument(
-        "--upstream", choices=("both", "stub", "vllm"), default="both",
-        help="which upstream to measure against (default: both; vLLM is started only if needed)",
-    )  # fmt: skip
-    parser.add_argument(
+    add = parser.add_argument
+    add("--rounds", type=int, default=3)
+    add("--seconds", type=int, default=5, help="length of each phase (wrk)")
+    add("--out", type=Path, default=Path(__file__).with_name("results"))
+    add(
         "--variant", action="append", choices=sorted(VARIANTS), dest="variants",
         help="measure only these gateway variants (repeatable; default: all)",
     )  # fmt: skip
-    parser.add_argument(
-        "--baseline", metavar="REF",
-        help="also measure the gateway (all on) as it was at this git ref, side by side "
-             "(e.g. main before a change): the row 'gateway (all on) @REF'",
+    add(
+        "--workers", type=int, default=os.cpu_count() or 1, metavar="N",
+        help="the row 'all on, N workers' (default: the cores; 0: leave it out)",
     )  # fmt: skip
-    args = parser.parse_args()
-    if shutil.which("wrk") is None:
-        sys.exit("wrk is missing: apt-get install wrk (make bench-gateway installs it)")
-    # SIGTERM unwinds like Ctrl-C, so every process started here is stopped.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    root = find_root(Path(__file__).parent)
-    work = Path(tempfile.mkdtemp(prefix="sovstack-bench-"))
-    paths = Paths(root, work)
-    echo = print
-    rows: list[dict[str, Any]] = []
-    with ExitStack() as stack:
-        stack.callback(shutil.rmtree, work, True)
-        clients = realm.demo_clients()
-        baseline_tree = _baseline_tree(root, args.baseline, work) if args.baseline else work
-        kc_port, opa_port, vllm_port, stub_port = (services.free_port() for _ in range(4))
-        echo(f"starting Keycloak, OPA (signed bundle) and the upstreams ({args.upstream}) ...")
-        want_vllm = args.upstream in ("both", "vllm")
-        want_stub = args.upstream in ("both", "stub")
-        running = [
-            _start(stack, launches.keycloak(
-                paths, kc_port, services.free_port(), work / "keycloak",
-                realm.render_realm(paths.realm_template, clients), realm.REALM),
-                work / "keycloak.log"),
-            _start(stack, policy_serve.dev_opa(paths, opa_port, echo), work / "opa.log"),
-        ]  # fmt: skip
-        if want_vllm:
-            running.append(_start(stack, launches.vllm(paths, vllm_port), work / "vllm.log"))
-        if want_stub:
-            running.append(_start(stack, Launch(
-                name="stub", port=stub_port, ready_url=f"http://127.0.0.1:{stub_port}/health",
-                argv=[sys.executable, str(Path(__file__).with_name("stub_upstream.py")),
-                      "--port", str(stub_port)]), work / "stub.log"))  # fmt: skip
-        for r in running:
-            services.wait_ready(r)
-        issuer = f"http://127.0.0.1:{kc_port}/realms/{realm.REALM}"
-        opa_url = f"http://127.0.0.1:{opa_port}"
-        upstreams = {}
-        if want_stub:
-            upstreams["stub (20 ms)"] = f"http://127.0.0.1:{stub_port}"
-        if want_vllm:
-            upstreams["vLLM tiny model"] = f"http://127.0.0.1:{vllm_port}"
-        variants = {n: f for n, f in VARIANTS.items() if not args.variants or n in args.variants}
-        body = {"model": launches.VLLM_MODEL_NAME, "max_tokens": 4,
-                "messages": [{"role": "user", "content": "Summarise the shift log"}]}  # fmt: skip
-        for upstream, upstream_url in upstreams.items():
-            echo(f"{upstream}: starting the gateway variants ...")
-            gateways = {
-                name: _gateway(stack, work / upstream.split()[0] / f"variant-{i}", name,
-                               variant, issuer, opa_url, upstream_url)
-                for i, (name, variant) in enumerate(variants.items())
-            }  # fmt: skip
-            if args.baseline:
-                gateways[f"gateway (all on) @{args.baseline}"] = _baseline(
-                    stack,
-                    work / upstream.split()[0] / "baseline",
-                    baseline_tree,
-                    issuer,
-                    opa_url,
-                    upstream_url,
-                )
-            for started in gateways.values():
-                services.wait_ready(started.running)
-            token = _token(issuer, next(c for c in clients if c.client_id == CLIENT))
-            headers = {"Authorization": f"Bearer {token}", "X-Data-Classification": "internal"}
-            targets = [Target("direct", f"{upstream_url}/v1/chat/completions")]
-            targets += [
-                Target(name, f"{g.url}/v1/chat/completions", headers=headers)
-                for name, g in gateways.items()
-            ]
-            echo(f"{upstream}: measuring ...")
-            _measure(targets, body, args.rounds, args.seconds, work, echo)
-            rows += _table(upstream, targets)
-    meta = {
+    add("--baseline", metavar="REF", help="also measure the gateway (all on) at this git ref")
+    add("--no-litellm", action="store_true", help="leave LiteLLM's proxy out")
+    add(
+        "--old-schedule", action="store_true",
+        help="the order used before issue 16 (each target at 1 then 64, no waiting for quiet)",
+    )  # fmt: skip
+    return parser
+
+
+def _gateways(
+    stack: ExitStack, args: argparse.Namespace, root: Path, work: Path, core: components.Core,
+    stub_url: str,
+) -> tuple[dict[str, tuple[components.Gateway, bool]], list[Result], list[str]]:  # fmt: skip
+    """The gateway targets started (name -> gateway, asks OPA); rows skipped; notes."""
+    gateways: dict[str, tuple[components.Gateway, bool]] = {}
+    skipped: list[Result] = []
+    notes: list[str] = []
+    chosen = {n: v for n, v in VARIANTS.items() if not args.variants or n in args.variants}
+    for i, (name, (flags, overrides)) in enumerate(chosen.items()):
+        gw = components.gateway(
+            stack, work / f"variant-{i}", name, core, stub_url, overrides=overrides,
+            variant_flags=flags,
+        )  # fmt: skip
+        gateways[name] = (gw, "--no-policy" not in flags)
+    if args.workers:
+        name = f"gateway (all on, {args.workers} workers)"
+        # The settings forbid unknown keys: a gateway without the setting would refuse to start.
+        if "workers" in components.known_settings():
+            overrides = {"workers": args.workers}
+            gw = components.gateway(
+                stack, work / "workers", name, core, stub_url, overrides=overrides
+            )
+            gateways[name] = (gw, True)
+            notes.append(f"{name}: no stages (each worker has its own /metrics)")
+        else:
+            skipped.append(Result(name, skipped="workers: not supported by this gateway"))
+    if args.baseline:
+        tree = components.baseline_tree(stack, root, args.baseline, work / "baseline-tree")
+        name = f"gateway (all on) @{args.baseline}"
+        gw = components.gateway(stack, work / "baseline", name, core, stub_url, tree=tree)
+        gateways[name] = (gw, True)
+    for gw, _ in gateways.values():
+        services.wait_ready(gw.running)
+    return gateways, skipped, notes
+
+
+def _meta(args: argparse.Namespace, root: Path) -> dict[str, Any]:
+    commit = subprocess.run(
+        ["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
+        capture_output=True, text=True, check=False,
+    ).stdout.strip()  # fmt: skip
+    wrk = subprocess.run(["wrk", "-v"], capture_output=True, text=True, check=False)
+    cores = os.cpu_count() or 1
+    return {
         "when": time.strftime("%Y-%m-%d %H:%M:%S"),
-        "machine": f"{os.cpu_count()} cores, loopback",
+        "commit": commit,
+        "cores": cores,
+        "machine": f"{cores} cores, loopback only (a network namespace of its own)",
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
         "rounds": args.rounds,
         "seconds": args.seconds,
-        "load": "wrk 4 (1 and 64 connections)",
+        "schedule": (
+            "the old order, no waiting for quiet"
+            if args.old_schedule
+            else "order rotating each round, each phase after a quiet second"
+        ),
+        "upstream": "the 20 ms stub",
+        "load": " ".join((wrk.stdout or wrk.stderr).split()[:2]),
     }
-    text = _markdown(rows, meta)
+
+
+def _run(
+    args: argparse.Namespace, root: Path, work: Path, litellm: Path | None
+) -> tuple[list[Result], list[str]]:
+    """Start everything, measure every phase, stop everything: each target's result, notes."""
+    with ExitStack() as stack:
+        paths = Paths(root, work)
+        print("starting Keycloak, OPA (signed bundle), the stub and LiteLLM ...")
+        core = components.start_core(stack, paths, work, print)
+        stub, stub_url = components.stub(stack, work)
+        started = [core.keycloak, core.opa, stub]
+        if litellm is not None:
+            port = services.free_port()
+            launch, master_key = litellm_peer.launch(
+                litellm, work / "litellm", port, stub_url, launches.VLLM_MODEL_NAME
+            )
+            peer = components.start(stack, launch, work / "litellm.log")
+            started.append(peer)
+        for running in started:
+            services.wait_ready(running)
+        print("starting the gateways ...")
+        results = [Result(DIRECT)]
+        targets = {DIRECT: Target(results[0], f"{stub_url}/v1/chat/completions", (stub.pid,))}
+        gateways, skipped, notes = _gateways(stack, args, root, work, core, stub_url)
+        results += skipped
+        for name, (gw, uses_opa) in gateways.items():
+            results.append(Result(name))
+            targets[name] = Target(
+                results[-1], f"{gw.url}/v1/chat/completions", (gw.running.pid,),
+                uses_opa=uses_opa, needs_token=True, ca_file=gw.ca_file,
+                metrics_url=None if "workers)" in name else f"{gw.url}/metrics",
+            )  # fmt: skip
+        if litellm is not None:
+            results.append(Result(LITELLM))
+            targets[LITELLM] = Target(
+                results[-1], f"http://127.0.0.1:{port}/v1/chat/completions", (peer.pid,),
+                bearer=master_key,
+            )  # fmt: skip
+        tokens = Tokens(core)
+        for i, (name, t) in enumerate(targets.items()):
+            t.script = work / f"wrk-{i}.lua"
+            # Not recorded: first requests pay for imports, connection pools, JWKS.
+            warm = wrkload.run(t.url, _headers(t, tokens), BODY, 4, WARM_UP_S, t.script)
+            print(f"  warmed up {name}: {warm.requests} requests, {warm.errors} errors")
+        order = schedule.per_target if args.old_schedule else schedule.rotating
+        steps = order(list(targets), args.rounds)
+        print(f"measuring {len(targets)} targets, {len(steps)} phases ...")
+        _measure(targets, steps, args.seconds, not args.old_schedule, core.opa.pid, tokens)
+    return results, notes
+
+
+def main() -> None:
+    args = _parser().parse_args()
+    netns.enter(["-m", "bench.gateway_bench", *sys.argv[1:]])
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is missing: apt-get install wrk (make bench-gateway installs it)")
+    root = find_root(Path(__file__).parent)
+    litellm = None if args.no_litellm else litellm_peer.available(root)
+    if not args.no_litellm and litellm is None:
+        sys.exit("LiteLLM is not installed: make bench-litellm (or --no-litellm)")
+    # SIGTERM unwinds like Ctrl-C, so every process started here is stopped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    meta = _meta(args, root)
+    work = Path(tempfile.mkdtemp(prefix="sovstack-bench-"))
+    try:
+        results, meta["notes"] = _run(args, root, work, litellm)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    table = rows(results)
+    text = markdown(table, meta)
     print(text)
     args.out.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     (args.out / f"gateway-{stamp}.md").write_text(text)
+    phases = {r.name: [_phase_json(p) for p in r.phases] for r in results}
     (args.out / f"gateway-{stamp}.json").write_text(
-        json.dumps({"meta": meta, "rows": rows}, indent=2)
+        json.dumps({"meta": meta, "rows": table, "phases": phases}, indent=2) + "\n"
     )
+
+
+def _phase_json(p: Phase) -> dict[str, Any]:
+    return {
+        "round": p.round, "connections": p.connections, **asdict(p.load), "errors": p.load.errors,
+        "cpu_s": p.cpu_s, "opa_cpu_s": p.opa_cpu_s, "waited_s": p.waited_s,
+        "settle_s": p.settle_s, "after": p.after,
+        "stages": {s: vars(f) for s, f in stages.figures(p.stages).items()},
+    }  # fmt: skip
 
 
 if __name__ == "__main__":
