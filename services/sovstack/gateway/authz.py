@@ -9,10 +9,15 @@ one). An undefined result or a malformed one is a deny (403); OPA unreachable,
 failing or slower than the timeout is :class:`Unavailable` (503). Either way
 nothing reaches a model.
 
-A decision cache is off by default; when on, it is keyed on the whole input
-but the client's usage (``usage``, which moves with every request), so two
-requests share a decision only if everything else the policy saw is equal; a
-quota may then be overshot by what arrives within one cache lifetime.
+OPA is asked over one kept-alive session, on its Unix socket where
+``opa_url`` names one (gateway/endpoints.py), on TCP otherwise.
+
+A decision cache is off by default (``decision_cache_ttl_s: 0``), so no
+decision outlives a policy change: every request asks OPA. A site may opt
+in; the cache is then keyed on the whole input but the client's usage
+(``usage``, which moves with every request), so two requests share a
+decision only if everything else the policy saw is equal; a quota may then
+be overshot by what arrives within one cache lifetime.
 Identical requests that arrive while their decision is being asked for wait
 for that one answer instead of each asking OPA (an expired entry under load
 would otherwise send every request in flight to OPA at once). A failure is
@@ -25,6 +30,7 @@ import asyncio
 import dataclasses
 import functools
 import json
+import ssl
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -32,12 +38,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
-from opa_client.opa_async import AsyncOpaClient
 
 from sovstack.gateway.endpoints import OpaEndpoint
 from sovstack.gateway.errors import Unavailable
 
 __all__ = ["Decision", "PolicyClient"]
+
+# Connections kept to OPA per session: beyond this, requests queue for one.
+_CONNECTIONS = 100
 
 
 @dataclass(frozen=True)
@@ -96,49 +104,64 @@ def _revision(provenance: Any) -> str | None:
 
 
 class PolicyClient:
-    """OPA's REST API through opa-python-client's public API, with deny-by-default semantics.
+    """OPA's REST API over one kept-alive aiohttp session, with deny-by-default semantics.
 
-    Use it inside :meth:`opened`, which holds the client's HTTP session.
+    The session dials OPA's Unix socket when the endpoint names one, TCP
+    otherwise; either way its connections are kept alive between decisions.
+    Use it inside :meth:`opened`, which holds the session.
     """
 
     def __init__(
         self, endpoint: OpaEndpoint, decision_path: str, models_path: str,
         timeout_s: float, cache_ttl_s: float = 0.0,
     ) -> None:  # fmt: skip
-        # No retries: a slow or failing OPA must fail the request fast, closed.
-        # ``version`` is the API root after host:port/, so a path prefix is kept.
-        self._opa = AsyncOpaClient(
-            host=endpoint.host, port=endpoint.port, version=endpoint.api_root,
-            ssl=endpoint.tls, timeout=timeout_s, retries=0,
-        )  # fmt: skip
-        self._health_url = endpoint.health_url
-        self._decision_path = decision_path
-        self._models_path = models_path
+        self._endpoint = endpoint
+        # provenance: OPA names the bundle revision that made each decision.
+        self._decision_url = f"{endpoint.base_url}/v1/data/{decision_path}?provenance=true"
+        self._models_url = f"{endpoint.base_url}/v1/data/{models_path}"
         self._timeout = timeout_s
         self._ttl = cache_ttl_s
+        self._session: aiohttp.ClientSession | None = None
         self._cache: dict[str, tuple[float, Decision]] = {}
         self._asking: dict[str, asyncio.Task[Decision]] = {}
 
+    def _connector(self) -> aiohttp.BaseConnector:
+        if self._endpoint.socket is not None:
+            return aiohttp.UnixConnector(path=self._endpoint.socket, limit=_CONNECTIONS)
+        # Not TLS: plain HTTP, which the endpoint allows on loopback only.
+        tls = ssl.create_default_context() if self._endpoint.tls else False
+        return aiohttp.TCPConnector(ssl=tls, limit=_CONNECTIONS)
+
     @asynccontextmanager
     async def opened(self) -> AsyncIterator[PolicyClient]:
-        """Open the client's session for the ``with`` block; it is closed however the block ends."""
-        async with self._opa:
-            yield self
+        """Open the session for the ``with`` block; it is closed however the block ends."""
+        # No retries: a slow or failing OPA must fail the request fast, closed.
+        session = aiohttp.ClientSession(
+            connector=self._connector(), trust_env=False,
+            timeout=aiohttp.ClientTimeout(total=self._timeout),
+        )  # fmt: skip
+        async with session:
+            self._session = session
+            try:
+                yield self
+            finally:
+                self._session = None
 
-    async def _query(
-        self, path: str, input_: dict[str, Any], params: dict[str, bool] | None = None
-    ) -> dict[str, Any]:
-        package, _, rule = path.rpartition("/")
+    async def _query(self, url: str, input_: dict[str, Any]) -> dict[str, Any]:
+        if self._session is None:
+            raise RuntimeError("PolicyClient used outside opened()")
         try:
             async with asyncio.timeout(self._timeout):
-                answer: dict[str, Any] = await self._opa.query_rule(input_, package, rule, params)
+                async with self._session.post(url, json={"input": input_}) as response:
+                    response.raise_for_status()
+                    answer = await response.json()
         except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
             raise Unavailable(
                 "the policy service is unavailable; the request was not processed",
                 code="policy_unavailable",
                 retry_after=1,
             ) from exc
-        return answer
+        return answer if isinstance(answer, dict) else {}
 
     async def decide(self, input_: dict[str, Any]) -> Decision:
         if self._ttl <= 0:
@@ -167,20 +190,22 @@ class PolicyClient:
         self._cache[key] = (time.monotonic() + self._ttl, asking.result())
 
     async def _decide(self, input_: dict[str, Any]) -> Decision:
-        # provenance: OPA names the bundle revision that made this decision.
-        answer = await self._query(self._decision_path, input_, {"provenance": True})
+        answer = await self._query(self._decision_url, input_)
         decision = _parse(answer.get("result"))
         return dataclasses.replace(decision, revision=_revision(answer.get("provenance")))
 
     async def visible_models(self, input_: dict[str, Any]) -> list[str]:
-        result = (await self._query(self._models_path, input_)).get("result")
+        result = (await self._query(self._models_url, input_)).get("result")
         if not isinstance(result, list):
             return []
         return [m for m in result if isinstance(m, str)]
 
     async def healthy(self) -> bool:
+        if self._session is None:
+            return False
         try:
             async with asyncio.timeout(self._timeout):
-                return bool(await self._opa.check_health(diagnostic_url=self._health_url))
+                async with self._session.get(self._endpoint.health_url) as response:
+                    return response.status == 200
         except (aiohttp.ClientError, TimeoutError):
             return False

@@ -1,16 +1,20 @@
 """Decisions: anything but a clear allow denies; the cache is keyed on the whole input.
 
-OPA is faked at the transport: a loopback HTTP server that answers as OPA
-does, or fails, or is slow. The real :class:`PolicyClient` talks to it over a
-socket, so the code that turns a connection error, an HTTP error, a body that
-is not JSON or a timeout into :class:`Unavailable` is what runs.
+OPA is faked at the transport: an HTTP server that answers as OPA does, or
+fails, or is slow, on loopback TCP or on a Unix socket (every test runs on
+both). The real :class:`PolicyClient` talks to it over that socket, so the
+code that turns a connection error, an HTTP error, a body that is not JSON or
+a timeout into :class:`Unavailable` is what runs.
 """
 
 from __future__ import annotations
 
 import asyncio
+import socket
+import tempfile
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -37,6 +41,8 @@ class Opa:
     asked: list[str] = field(default_factory=list)
     bodies: list[Any] = field(default_factory=list)
     queries: list[dict[str, str]] = field(default_factory=list)
+    # The connection each question came on (held, so no two share an id()).
+    connections: list[object] = field(default_factory=list)
     release: asyncio.Event = field(default_factory=asyncio.Event)
     was_asked: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -49,14 +55,15 @@ class Opa:
         )
 
 
-@pytest.fixture
-async def opa() -> AsyncIterator[Opa]:
+@pytest.fixture(params=["tcp", "unix"])
+async def opa(request: pytest.FixtureRequest) -> AsyncIterator[Opa]:
     fake = Opa("")
 
     async def answer(request: web.Request) -> web.StreamResponse:
         fake.asked.append(request.path)
         fake.bodies.append(await request.json() if request.can_read_body else None)
         fake.queries.append(dict(request.query))
+        fake.connections.append(request.transport)
         fake.was_asked.set()
         await fake.release.wait()
         reply = fake.answers[min(len(fake.asked), len(fake.answers)) - 1]
@@ -71,14 +78,21 @@ async def opa() -> AsyncIterator[Opa]:
     app.router.add_route("*", "/{tail:.*}", answer)
     runner = web.AppRunner(app, shutdown_timeout=0.1)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    fake.url = f"http://127.0.0.1:{runner.addresses[0][1]}"
-    try:
-        yield fake
-    finally:
-        fake.release.set()
-        await runner.cleanup()
+    # A short folder of its own: pytest's tmp_path can outgrow a socket path's 107 bytes.
+    with tempfile.TemporaryDirectory(prefix="opa-") as folder:
+        if request.param == "unix":
+            site: web.BaseSite = web.UnixSite(runner, str(Path(folder) / "opa.sock"))
+            await site.start()
+            fake.url = f"unix://{folder}/opa.sock"
+        else:
+            site = web.TCPSite(runner, "127.0.0.1", 0)
+            await site.start()
+            fake.url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+        try:
+            yield fake
+        finally:
+            fake.release.set()
+            await runner.cleanup()
 
 
 async def decide(opa: Opa, input_: dict[str, Any], ttl: float = 0.0) -> Any:
@@ -169,10 +183,31 @@ async def test_an_opa_that_fails_is_unavailable_not_a_decision(
 
 
 async def test_an_opa_that_is_not_there_is_unavailable() -> None:
-    nobody = Opa(f"http://127.0.0.1:{services.free_port()}")
-    with pytest.raises(Unavailable) as raised:
-        await decide(nobody, {"model": "m"})
+    for nowhere in (f"http://127.0.0.1:{services.free_port()}", "unix:///nonexistent/opa.sock"):
+        with pytest.raises(Unavailable) as raised:
+            await decide(Opa(nowhere), {"model": "m"})
+        assert raised.value.code == "policy_unavailable"
+
+
+async def test_a_socket_file_nobody_listens_on_is_unavailable() -> None:
+    # What a killed OPA leaves behind: the socket file, with nothing accepting on it.
+    with tempfile.TemporaryDirectory(prefix="opa-") as folder:
+        stale = Path(folder) / "opa.sock"
+        with socket.socket(socket.AF_UNIX) as bound:
+            bound.bind(str(stale))
+            with pytest.raises(Unavailable) as raised:
+                await decide(Opa(f"unix://{stale}"), {"model": "m"})
     assert raised.value.code == "policy_unavailable"
+
+
+async def test_one_connection_is_kept_alive_across_decisions(opa: Opa) -> None:
+    opa.answers = [ALLOW]
+    client = opa.client()
+    async with client.opened():
+        for _ in range(5):
+            assert (await client.decide({"model": "m"})).allow
+    assert len(opa.asked) == 5
+    assert len({id(c) for c in opa.connections}) == 1  # one connection carried all five
 
 
 async def test_a_slow_opa_is_unavailable_within_the_timeout(opa: Opa) -> None:

@@ -119,12 +119,25 @@ def test_the_opa_url_is_honoured_as_given(
 
 
 @pytest.mark.parametrize(
+    "path", ["/run/opa/opa.sock", "/" + "s" * 101 + ".sock"], ids=["opa-role", "107-bytes"]
+)
+def test_a_unix_socket_opa_url_is_asked_over_plain_http_on_that_socket(path: str) -> None:
+    opa = _settings(opa_url=f"unix://{path}").opa
+    assert (opa.socket, opa.tls) == (path, False)
+    assert opa.health_url == "http://localhost/health"
+
+
+@pytest.mark.parametrize(
     ("url", "why"),
     [
         ("http://10.0.0.5:8181", "plain HTTP to OPA only on loopback"),
         ("http://opa.plant.example:8181", "plain HTTP to OPA only on loopback"),
-        ("127.0.0.1:8181", "the scheme must be http or https"),
-        ("unix:///run/opa.sock", "the scheme must be http or https"),
+        ("127.0.0.1:8181", "the scheme must be http, https or unix"),
+        ("ftp://127.0.0.1/opa", "the scheme must be http, https or unix"),
+        ("unix://run/opa/opa.sock", "unix:///absolute/path"),
+        ("unix://opa.sock", "unix:///absolute/path"),
+        ("unix:///run/opa/opa.sock?x=1", r"scheme://host\[:port\]\[/path\] only"),
+        ("unix:///" + "s" * 104 + ".sock", "at most 107 bytes"),
         ("https://", "names no host"),
         ("https://user:pw@opa.plant.example", r"scheme://host\[:port\]\[/path\] only"),
         ("http://127.0.0.1:99999", "out of range"),

@@ -78,7 +78,7 @@ def _settings(tmp_path: Path, audit_dir: Path, **more: Any) -> Settings:
 
 @pytest.fixture
 def made(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
-    """Every aiohttp session (ours and opa-python-client's) and httpx client made, as made."""
+    """Every aiohttp session (the upstreams' and OPA's) and httpx client made, as made."""
     made: list[Any] = []
     for module, name in ((aiohttp, "ClientSession"), (httpx, "AsyncClient")):
         real = getattr(module, name)
