@@ -70,7 +70,11 @@ def test_dev_up_serves_every_component_and_dev_down_leaves_nothing(
             trust_env=False,
         )
         assert token.status_code == 200 and token.json()["access_token"]
-        assert httpx.get(f"{info['opa_url']}/health", trust_env=False).status_code == 200
+        # OPA's API is on the socket in the state folder, where the gateway asks it.
+        assert info["opa_url"] == f"unix://{state.resolve()}/opa.sock"
+        opa = httpx.HTTPTransport(uds=info["opa_url"].removeprefix("unix://"))
+        with httpx.Client(transport=opa, trust_env=False) as via_socket:
+            assert via_socket.get("http://localhost/health").status_code == 200
         models = httpx.get(f"{info['vllm'][0]['url']}/v1/models", trust_env=False).json()
         assert [m["id"] for m in models["data"]] == [info["vllm"][0]["model"]]
 

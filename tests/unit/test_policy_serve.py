@@ -45,3 +45,16 @@ def test_opa_is_not_started_without_the_binary(tmp_path: Path) -> None:
     pair = keys.generate(tmp_path / "keys")
     with pytest.raises(PolicyError, match="make deps"):
         serve.opa_launch(Paths(tmp_path), 18181, tmp_path / "bundle.tar.gz", pair.public)
+
+
+def test_opa_on_a_socket_serves_its_api_there_and_only_health_on_its_port(tmp_path: Path) -> None:
+    paths = _fake_root(tmp_path)
+    pair = keys.generate(tmp_path / "keys")
+    socket = tmp_path / "opa.sock"
+    launch = serve.opa_launch(paths, 18181, tmp_path / "bundle.tar.gz", pair.public, socket)
+    argv = list(launch.argv)
+    assert [argv[i + 1] for i, a in enumerate(argv) if a == "--addr"] == [f"unix://{socket}"]
+    assert argv[argv.index("--unix-socket-perm") + 1] == "600"  # this user's only
+    assert argv[argv.index("--diagnostic-addr") + 1] == "127.0.0.1:18181"
+    assert launch.ready_url == "http://127.0.0.1:18181/health"
+    assert "--verification-key" in argv and argv[-1] == str(tmp_path / "bundle.tar.gz")

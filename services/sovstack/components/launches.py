@@ -39,13 +39,25 @@ def _missing(what: Path, fix: str = "run 'make deps'") -> ComponentError:
     return ComponentError(f"{what} is missing: {fix}")
 
 
-def opa(paths: Paths, port: int, load: list[Path], options: Sequence[str] = ()) -> Launch:
-    """OPA as a server on loopback, loading the given paths with extra ``options``."""
+def opa(
+    paths: Paths, port: int, load: list[Path], options: Sequence[str] = (),
+    socket: Path | None = None,
+) -> Launch:  # fmt: skip
+    """OPA as a server on loopback, loading the given paths with extra ``options``.
+
+    With ``socket``, its API is on that Unix socket only (mode 0600: this
+    user's), and ``port`` serves /health and /metrics alone (--diagnostic-addr).
+    """
     if not paths.opa_bin.is_file():
         raise _missing(paths.opa_bin)
+    listen = (
+        ["--addr", f"unix://{socket}", "--unix-socket-perm", "600",
+         "--diagnostic-addr", f"{LOOPBACK}:{port}"]
+        if socket is not None else ["--addr", f"{LOOPBACK}:{port}"]
+    )  # fmt: skip
     argv = [
         str(paths.opa_bin), "run", "--server",
-        "--addr", f"{LOOPBACK}:{port}",
+        *listen,
         "--skip-version-check",
         "--log-level", "error",
         *options,

@@ -5,11 +5,15 @@ and writes ``.sovstack/dev.json`` (the endpoints and demo credentials, the
 contract other tools and people read). It records what it started, with each
 process's start time, in ``.sovstack/run.json``; ``down`` stops exactly those
 processes and nothing else, even after a crash or a half-finished ``up``.
+OPA's API is on ``.sovstack/opa.sock`` (where the gateway asks it), its
+port on loopback serving /health and /metrics only; where the state folder's
+path is too long for a socket, the API is on that port instead.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,9 +27,10 @@ from sovstack.core.progress import Echo
 from sovstack.core.services import Launch, Running
 from sovstack.devstack import realm
 from sovstack.devstack.gatewaysetup import prepare_gateway
+from sovstack.gateway.endpoints import SUN_PATH_MAX
 from sovstack.policy import serve as policy_serve
 
-__all__ = ["DevPorts", "dev_json", "down", "status", "up"]
+__all__ = ["DevPorts", "dev_json", "down", "opa_socket", "status", "up"]
 
 
 # The dev stack's one vLLM replica, as the demo policy data declares it
@@ -104,8 +109,9 @@ def up(paths: Paths, echo: Echo, ports: DevPorts | None = None) -> dict[str, Any
             )
     paths.state.mkdir(parents=True, exist_ok=True)
     clients = realm.demo_clients()
+    socket = opa_socket(paths, echo)
     to_start: list[Launch] = [
-        policy_serve.dev_opa(paths, ports.opa, echo),  # the signed bundle, verified
+        policy_serve.dev_opa(paths, ports.opa, echo, socket),  # the signed bundle, verified
         launches.keycloak(
             paths,
             ports.keycloak,
@@ -117,7 +123,7 @@ def up(paths: Paths, echo: Echo, ports: DevPorts | None = None) -> dict[str, Any
         launches.vllm(paths, ports.vllm),
     ]
     started: list[Running] = []
-    info = _describe(paths, ports, clients)
+    info = _describe(paths, ports, clients, socket)
     try:
         _start_all(paths, to_start, started, echo)
         files = prepare_gateway(
@@ -158,7 +164,25 @@ def _start_all(paths: Paths, launches: list[Launch], started: list[Running], ech
         echo(f"{running.launch.name} is ready ({time.monotonic() - t0:.0f}s)")
 
 
-def _describe(paths: Paths, ports: DevPorts, clients: list[realm.DemoClient]) -> dict[str, Any]:
+def opa_socket(paths: Paths, echo: Echo) -> Path | None:
+    """Where the dev OPA serves its API: ``<state>/opa.sock``, as the opa role serves it.
+
+    None (OPA's API on loopback TCP instead, and a line saying so) when that
+    path is longer than a Unix socket's address can hold.
+    """
+    socket = paths.state.resolve() / "opa.sock"
+    if len(os.fsencode(socket)) > SUN_PATH_MAX:
+        echo(
+            f"{socket} is longer than a Unix socket path may be ({SUN_PATH_MAX} bytes): "
+            "OPA's API is on 127.0.0.1 instead"
+        )
+        return None
+    return socket
+
+
+def _describe(
+    paths: Paths, ports: DevPorts, clients: list[realm.DemoClient], socket: Path | None
+) -> dict[str, Any]:
     issuer = f"http://127.0.0.1:{ports.keycloak}/realms/{realm.REALM}"
     return {
         "gateway_url": f"https://127.0.0.1:{ports.gateway}",
@@ -178,7 +202,7 @@ def _describe(paths: Paths, ports: DevPorts, clients: list[realm.DemoClient]) ->
             }
             for c in clients
         ],
-        "opa_url": f"http://127.0.0.1:{ports.opa}",
+        "opa_url": f"unix://{socket}" if socket else f"http://127.0.0.1:{ports.opa}",
         "vllm": [{"url": f"http://127.0.0.1:{ports.vllm}", "model": launches.VLLM_MODEL_NAME}],
         "audit_dir": str(paths.state / "audit"),
     }

@@ -2,7 +2,8 @@
 
 This is how the gateway's OPA runs everywhere: ``make dev`` builds a bundle
 signed with a development key kept in the stack's state folder, and starts
-OPA on loopback verifying it against the public key, with
+OPA on loopback (its API on a Unix socket where one is given, as the opa role
+serves it) verifying it against the public key, with
 ``policies/opa-config.yaml`` (local decision logs, masked fields, nothing
 remote) and no version check.
 """
@@ -23,8 +24,13 @@ from sovstack.policy.tree import PolicyTree
 __all__ = ["dev_opa", "opa_launch"]
 
 
-def opa_launch(paths: Paths, port: int, signed_bundle: Path, public_key: Path) -> Launch:
-    """OPA on loopback serving ``signed_bundle`` only if it verifies against ``public_key``."""
+def opa_launch(
+    paths: Paths, port: int, signed_bundle: Path, public_key: Path, socket: Path | None = None
+) -> Launch:
+    """OPA on loopback serving ``signed_bundle`` only if it verifies against ``public_key``.
+
+    With ``socket``, the API is on that Unix socket and ``port`` has /health and /metrics only.
+    """
     # OPA reads a --verification-key that is not a file as an HMAC secret: never let it.
     if not public_key.is_file():
         raise PolicyError(f"no public key at {public_key}: the bundle cannot be verified")
@@ -36,10 +42,10 @@ def opa_launch(paths: Paths, port: int, signed_bundle: Path, public_key: Path) -
         "--verification-key", str(public_key),
         "--signing-alg", keys.ALGORITHM,
     ]  # fmt: skip
-    return launches.opa(paths, port, [signed_bundle], options)
+    return launches.opa(paths, port, [signed_bundle], options, socket=socket)
 
 
-def dev_opa(paths: Paths, port: int, echo: Echo) -> Launch:
+def dev_opa(paths: Paths, port: int, echo: Echo, socket: Path | None = None) -> Launch:
     """Build and sign the policies with the stack's own development key, and serve them.
 
     The key lives in the stack's state folder (``.sovstack/policy/``), made on
@@ -53,7 +59,7 @@ def dev_opa(paths: Paths, port: int, echo: Echo) -> Launch:
             keys.generate(key_dir)
             echo(f"made a development signing key in {key_dir}")
         built = bundle.build(paths, pair.private, key_dir / "bundle.tar.gz")
-        launch = opa_launch(paths, port, built.path, pair.public)
+        launch = opa_launch(paths, port, built.path, pair.public, socket)
     except PolicyError as exc:
         raise ComponentError(f"opa: {exc}") from exc
     echo(f"built the policy bundle {built.path}, revision {built.revision}")
