@@ -141,6 +141,8 @@ def test_each_node_of_an_mp_replica_gets_its_share_and_the_others_nothing(mp_sit
     assert (_after(head, "--nnodes"), _after(head, "--node-rank")) == ("2", "0")
     assert (_after(head, "--master-addr"), _after(head, "--master-port")) == ("10.0.0.21", "29501")
     assert "--enforce-eager" not in head
+    # Traced and run eagerly: the warm-up a later stage needs, and no C++ compiler on the node.
+    assert "--compilation-config.mode=1" in head and "--compilation-config.backend=eager" in head
 
     second_unit = units["gpu-2"]["sovstack-vllm-tiny-pp-1-rank1"]
     second = _argv(second_unit)
@@ -184,7 +186,7 @@ def test_a_ray_replica_runs_vllm_on_its_first_node_only(tmp_path: Path) -> None:
     assert set(units["gpu-2"]) == {"sovstack-vllm-gpu-b1"}  # Ray's worker is ray_cluster's
     unit = units["gpu-1"]["sovstack-vllm-tiny-pp-1"]
     assert _after(_argv(unit), "--distributed-executor-backend") == "ray"
-    assert "--nnodes" not in _argv(unit)
+    assert "--nnodes" not in _argv(unit) and "--compilation-config.mode=1" not in _argv(unit)
     assert "Environment=RAY_ADDRESS=10.0.0.21:6379" in unit
     assert "EnvironmentFile=/etc/sovstack/ray/ray.env" in unit
     assert "Wants=sovstack-ray-head.service" in unit
