@@ -29,6 +29,7 @@ from sovstack.gateway.limits import LimitsMiddleware
 from sovstack.gateway.metrics import Metrics
 from sovstack.gateway.proxy import authenticate, handle_inference, policy_input
 from sovstack.gateway.state import GatewayState
+from sovstack.gateway.timing import ServerTimingMiddleware
 
 __all__ = ["create_app"]
 
@@ -185,5 +186,7 @@ def create_app(settings: Settings, open_state: StateFactory = GatewayState.open)
     app.add_middleware(LimitsMiddleware, max_body_bytes=settings.max_body_bytes,
                        max_in_flight=settings.max_concurrent_requests,
                        body_timeout_s=settings.body_read_timeout_s)  # fmt: skip
+    if settings.server_timing:
+        app.add_middleware(ServerTimingMiddleware)
     app.add_middleware(EdgeMiddleware, metrics=metrics)
     return app

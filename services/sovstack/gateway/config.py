@@ -147,6 +147,9 @@ class Settings(BaseSettings):
     # A field no route knows: refused with 400 naming it, or dropped (never forwarded).
     unknown_fields: Literal["refuse", "drop"] = "refuse"
 
+    # A Server-Timing header on successful responses: the stages done when it goes out.
+    server_timing: bool = False
+
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     @classmethod

@@ -15,6 +15,7 @@ from typing import Any, Final
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from sovstack.gateway.errors import GatewayError
+from sovstack.gateway.timing import Stage
 
 __all__ = ["STAGES", "Metrics"]
 
@@ -70,7 +71,8 @@ class Metrics:
             ["stage"], registry=self.registry, buckets=_SECONDS,
         )  # fmt: skip
         # Each stage's child, bound once: a label lookup per request per stage is not free.
-        self.stage = {name: self.stage_seconds.labels(name) for name in STAGES}
+        # A Stage also notes its time for the Server-Timing header (gateway/timing.py).
+        self.stage = {name: Stage(name, self.stage_seconds.labels(name)) for name in STAGES}
         self.client_tokens = Counter(
             "sovstack_client_tokens",
             "Tokens by client, model, site and kind (prompt, completion).",
