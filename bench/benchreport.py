@@ -38,6 +38,8 @@ class Phase:
     waited_s: float  # until everything was quiet, before the phase
     settle_s: float  # until everything was quiet again, after it
     after: str  # the target measured just before
+    sync_s: float = 0.0  # os.sync() after it: the disk writeback it left behind
+    refusals: dict[str, int] = field(default_factory=dict)  # the gateway's, by reason
 
 
 @dataclass
@@ -60,6 +62,14 @@ def _cpu_us(result: Result, connections: int) -> tuple[float | None, float | Non
         return None, None
     total = sum(p.cpu_s + p.opa_cpu_s for p in phases)
     return 1e6 * total / requests, 1e6 * sum(p.opa_cpu_s for p in phases) / requests
+
+
+def _pooled_refusals(result: Result) -> dict[str, int]:
+    pooled: dict[str, int] = {}
+    for p in result.phases:
+        for reason, n in p.refusals.items():
+            pooled[reason] = pooled.get(reason, 0) + n
+    return pooled
 
 
 def rows(results: list[Result]) -> list[dict[str, Any]]:
@@ -87,6 +97,7 @@ def rows(results: list[Result]) -> list[dict[str, Any]]:
             "cpu_us_per_request_1": cpu_1,
             "opa_cpu_us_per_request_1": opa_1,
             "errors": sum(p.load.errors for p in r.phases),
+            "refusals": _pooled_refusals(r),
             "stages_1": {stage: vars(f) for stage, f in figures(at_1).items()},
         })  # fmt: skip
     return out
@@ -173,6 +184,19 @@ def markdown(rows_: list[dict[str, Any]], meta: dict[str, Any]) -> str:
     skipped = [f"- {r['target']}: {r['skipped']}" for r in rows_ if "skipped" in r]
     if skipped:
         lines += ["", "Not measured:", "", *skipped]
+    refused = [
+        f"- {r['target']}: "
+        + ", ".join(f"{n} {reason}" for reason, n in sorted(r["refusals"].items()))
+        for r in rows_
+        if r.get("refusals")
+    ]
+    if refused:
+        lines += [
+            "",
+            "Refused by the gateway during the phases (sovstack_refusals, by reason):",
+            "",
+        ]
+        lines += refused
     if meta.get("notes"):
         lines += ["", *[f"- {note}" for note in meta["notes"]]]
     staged = [r for r in rows_ if r.get("stages_1")]

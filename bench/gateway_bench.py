@@ -12,11 +12,12 @@ refuse the key); the gateway as it was at ``--baseline REF``; and LiteLLM's
 proxy (bench/litellm_peer.py). Direct calls to the stub are the reference.
 
 Each phase is one target at 1 or 64 connections (wrk) for ``--seconds``;
-before it, the bench waits until every target's processes and OPA have been
-quiet for a second, and the order rotates each round (bench/schedule.py).
-Per phase it reads the target's process-tree CPU from /proc (and OPA's where
-the target asks OPA) before and after, and the gateway's stage histograms
-from /metrics. Results: a table and the issue's targets (met / not met,
+after it, the bench flushes the disk writeback it left (``sync``) and waits
+until every target's processes and OPA have been quiet for a second, and the
+order rotates each round (bench/schedule.py). Per phase it reads the
+target's process-tree CPU from /proc (and OPA's where the target asks OPA)
+before it and after that quiet, and the gateway's stage histograms and
+refusals from /metrics. Results: a table and the issue's targets (met / not met,
 never asserted), in bench/results/gateway-<time>.md and .json.
 Times are this machine's, not a promise: read the ratios.
 """
@@ -127,7 +128,12 @@ def _measure(
             text_before = _metrics(client, t)
             before = proctree.read_stats()
             load = wrkload.run(t.url, headers, BODY, connections, seconds, t.script)
-            # After the quiet: the work a phase leaves behind is its own.
+            # The work a phase leaves behind is its own, and must not land in the next
+            # phase: the disk writeback (audit segments, OPA's decision log), then the CPU.
+            synced = time.monotonic()
+            if settle:
+                os.sync()
+            synced = time.monotonic() - synced
             settled = proctree.wait_quiet(groups)[0] if settle else 0.0
             after = proctree.read_stats()
             text_after = _metrics(client, t)
@@ -135,13 +141,14 @@ def _measure(
         opa_s = _spent((opa_pid,), before, after) if t.uses_opa else 0.0
         phase = Phase(
             round_, connections, load, _spent(t.roots, before, after), opa_s, observed,
-            waited, settled, previous,
+            waited, settled, previous, synced, stages.refusals(text_before, text_after),
         )  # fmt: skip
         t.result.phases.append(phase)
         previous = name
         print(
             f"  [{i + 1}/{len(steps)}] round {round_ + 1}, {connections:>2} in flight, {name}: "
-            f"{load.rps:.0f}/s, p50 {1000 * load.p50_s:.2f} ms, quiet again after {settled:.1f} s"
+            f"{load.rps:.0f}/s, p50 {1000 * load.p50_s:.2f} ms, {load.errors} errors; "
+            f"sync {synced:.2f} s, quiet again after {settled:.1f} s"
         )
 
 
@@ -313,7 +320,7 @@ def _phase_json(p: Phase) -> dict[str, Any]:
     return {
         "round": p.round, "connections": p.connections, **asdict(p.load), "errors": p.load.errors,
         "cpu_s": p.cpu_s, "opa_cpu_s": p.opa_cpu_s, "waited_s": p.waited_s,
-        "settle_s": p.settle_s, "after": p.after,
+        "settle_s": p.settle_s, "sync_s": p.sync_s, "after": p.after, "refusals": p.refusals,
         "stages": {s: vars(f) for s, f in stages.figures(p.stages).items()},
     }  # fmt: skip
 

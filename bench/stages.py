@@ -5,7 +5,9 @@ upstream_first_byte, total; gateway/metrics.py). Reading ``/metrics`` before
 and after a phase and subtracting gives that phase's requests alone: their
 count, mean (sum / count) and p99. The p99 is interpolated within the
 histogram's buckets as Prometheus' ``histogram_quantile`` does, so it is only
-as fine as the buckets (1, 2.5, 5, 10 ms ...); the mean is exact.
+as fine as the buckets (1, 2.5, 5, 10 ms ...); the mean is exact. The
+refusals (``sovstack_refusals`` by reason) are diffed the same way, so a
+phase's errors say why.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ __all__ = [
 ]
 
 METRIC = "sovstack_stage_seconds"
+REFUSALS = "sovstack_refusals"
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,22 @@ def histograms(text: str, metric: str = METRIC) -> dict[str, Histogram]:
         stage: Histogram(tuple(sorted(b)), sums.get(stage, 0.0), counts.get(stage, 0.0))
         for stage, b in buckets.items()
     }
+
+
+def refusals(before_text: str, after_text: str) -> dict[str, int]:
+    """``sovstack_refusals`` by reason, counted between two /metrics texts (none: empty)."""
+
+    def by_reason(text: str) -> dict[str, float]:
+        found: dict[str, float] = {}
+        for family in text_string_to_metric_families(text):
+            if family.name == REFUSALS:
+                for sample in family.samples:
+                    if sample.name == f"{REFUSALS}_total":
+                        found[sample.labels["reason"]] = sample.value
+        return found
+
+    before, after = by_reason(before_text), by_reason(after_text)
+    return {r: int(n - before.get(r, 0.0)) for r, n in after.items() if n > before.get(r, 0.0)}
 
 
 def diff(before: dict[str, Histogram], after: dict[str, Histogram]) -> dict[str, Histogram]:

@@ -59,3 +59,13 @@ def test_a_quantile_above_every_bound_is_the_largest_bound() -> None:
     h = stages.Histogram(((0.001, 0.0), (0.01, 0.0), (float("inf"), 4.0)), 400.0, 4.0)
     assert stages.quantile(h, 0.99) == 0.01
     assert stages.quantile(stages.Histogram(((float("inf"), 0.0),), 0.0, 0.0), 0.99) is None
+
+
+def test_refusals_between_two_texts_by_reason() -> None:
+    metrics = Metrics()
+    metrics.refusals.labels("rate_limited").inc(3)
+    before = _text(metrics)
+    metrics.refusals.labels("rate_limited").inc(2)
+    metrics.refusals.labels("policy_unavailable").inc(7)
+    assert stages.refusals(before, _text(metrics)) == {"rate_limited": 2, "policy_unavailable": 7}
+    assert stages.refusals(before, before) == {}
