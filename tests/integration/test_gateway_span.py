@@ -53,9 +53,7 @@ def span_gateway(
 ) -> Iterator[Gateway]:
     upstreams = [*dev_upstreams(vllm_server), _span(vllm_server, NODES)]
     state = tmp_path_factory.mktemp("span-gateway")
-    with run_gateway(
-        project_paths, state, keycloak_server.issuer, policy_opa.url, upstreams
-    ) as gw:
+    with run_gateway(project_paths, state, keycloak_server.issuer, policy_opa.url, upstreams) as gw:
         yield gw
 
 

@@ -24,7 +24,6 @@ SERVICES = ROOT / "services"
 DISTRIBUTION = {
     "jwt": "pyjwt",
     "yaml": "pyyaml",
-    "opa_client": "opa-python-client",
     "prometheus_client": "prometheus-client",
     "pydantic_settings": "pydantic-settings",
     "keycloak": "python-keycloak",
