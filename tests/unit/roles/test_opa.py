@@ -10,65 +10,24 @@ same way, to hold the two roles to one socket and one group.
 from __future__ import annotations
 
 import shlex
-from collections import ChainMap
-from collections.abc import Iterator, Mapping
-from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
-import jinja2
 import pytest
-import yaml
-from jinja2.nativetypes import NativeEnvironment, native_concat
 
 from sovstack.gateway.endpoints import parse_opa_url
+from tests.unit import roles
+from tests.unit.roles import ROLES
+from tests.unit.roles import read_yaml as _yaml
 
-ROLES = Path(__file__).resolve().parents[3] / "roles"
 HOST = {"inventory_hostname": "gw-1", "ansible_host": "10.0.0.11",
         "ansible_managed": "Ansible managed"}  # fmt: skip
-_NATIVE = NativeEnvironment(undefined=jinja2.StrictUndefined)
 
 
-def _yaml(path: Path) -> Any:
-    return yaml.safe_load(path.read_text())
-
-
-class RoleVars(Mapping[str, Any]):
-    """A role's variables on one host, each rendered when first read."""
+class RoleVars(roles.RoleVars):
+    """A role's variables on HOST, ``inventory`` being the host's inventory variables."""
 
     def __init__(self, role: str, **inventory: Any) -> None:
-        self.role = ROLES / role
-        self._cache: dict[str, Any] = {}
-        self._layers = ChainMap(
-            _yaml(self.role / "vars" / "main.yml"), HOST, inventory,
-            _yaml(self.role / "defaults" / "main.yml"),
-        )  # fmt: skip
-
-    def __getitem__(self, key: str) -> Any:
-        if key not in self._cache:
-            raw = self._layers[key]
-            self._cache[key] = self.render(raw) if isinstance(raw, str) and "{{" in raw else raw
-        return self._cache[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._layers)
-
-    def __len__(self) -> int:
-        return len(self._layers)
-
-    def render(self, source: str) -> Any:
-        return native_concat(self._run(_NATIVE.from_string(source), _NATIVE))
-
-    def template(self, name: str) -> str:
-        """templates/<name> as the template module writes it (trim_blocks on)."""
-        env = jinja2.Environment(  # noqa: S701 (systemd units, not HTML)
-            loader=jinja2.FileSystemLoader(self.role / "templates"),
-            undefined=jinja2.StrictUndefined, trim_blocks=True, keep_trailing_newline=True,
-        )  # fmt: skip
-        return "".join(self._run(env.get_template(name), env))
-
-    def _run(self, template: jinja2.Template, env: jinja2.Environment) -> Iterator[str]:
-        names: Any = ChainMap(cast(Any, self), env.globals)
-        return template.root_render_func(template.new_context(names, shared=True))
+        super().__init__(role, HOST, inventory)
 
 
 def _service(unit: str) -> tuple[dict[str, list[str]], list[str]]:

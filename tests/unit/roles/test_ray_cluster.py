@@ -10,82 +10,34 @@ templates/ray.service.j2 renders its unit, and the tests read the unit's
 from __future__ import annotations
 
 import shlex
-from collections import ChainMap
-from collections.abc import Iterator, Mapping
-from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
-import jinja2
 import pytest
-import yaml
-from jinja2.nativetypes import NativeEnvironment, native_concat
 
-ROOT = Path(__file__).resolve().parents[3]
-ROLE = ROOT / "roles" / "ray_cluster"
+from tests.unit.roles import ROLES, RoleVars
+from tests.unit.roles import read_yaml as _yaml
+
+ROOT = ROLES.parent
+ROLE = ROLES / "ray_cluster"
 STATE_DIR = "/srv/deploy/.sovstack"
-
-
-def _yaml(path: Path) -> Any:
-    return yaml.safe_load(path.read_text())
-
-
 DEFAULTS: dict[str, Any] = _yaml(ROLE / "defaults" / "main.yml")
 ROLE_VARS: dict[str, Any] = _yaml(ROLE / "vars" / "main.yml")
-_NATIVE = NativeEnvironment(undefined=jinja2.StrictUndefined)
-# The template module's settings: trim_blocks on, lstrip_blocks off.
-_TEXT = jinja2.Environment(  # noqa: S701 (systemd units, not HTML)
-    loader=jinja2.FileSystemLoader(ROLE / "templates"),
-    undefined=jinja2.StrictUndefined,
-    trim_blocks=True,
-    keep_trailing_newline=True,
-)
 
 
-def _is_template(value: Any) -> bool:
-    return isinstance(value, str) and ("{{" in value or "{%" in value)
-
-
-class HostVars(Mapping[str, Any]):
-    """One host's variables as the role sees them, each rendered when first read."""
+class HostVars(RoleVars):
+    """One host's variables as the role sees them: the facts Ansible sets over its inventory."""
 
     def __init__(
         self, host: str, inventory: dict[str, dict[str, Any]], groups: dict[str, list[str]]
     ) -> None:
-        self._cache: dict[str, Any] = {}
-        self._layers = ChainMap(
-            dict(ROLE_VARS),
-            {"inventory_hostname": host, "groups": groups, "sovstack_state_dir": STATE_DIR,
-             "ansible_managed": "Ansible managed", "ansible_check_mode": False,
-             "hostvars": inventory},
-            inventory[host],
-            dict(DEFAULTS),
-        )  # fmt: skip
-
-    def __getitem__(self, key: str) -> Any:
-        if key not in self._cache:
-            raw = self._layers[key]
-            self._cache[key] = self.render(raw) if _is_template(raw) else raw
-        return self._cache[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._layers)
-
-    def __len__(self) -> int:
-        return len(self._layers)
-
-    def render(self, source: str) -> Any:
-        """``source`` rendered to a native value, as Ansible renders a variable or a condition."""
-        return native_concat(self._run(_NATIVE.from_string(source), _NATIVE))
+        facts = {"inventory_hostname": host, "groups": groups, "sovstack_state_dir": STATE_DIR,
+                 "ansible_managed": "Ansible managed", "ansible_check_mode": False,
+                 "hostvars": inventory}  # fmt: skip
+        super().__init__("ray_cluster", facts, inventory[host])
 
     def unit(self) -> str:
         """templates/ray.service.j2 for this host, as the template module writes it."""
-        return "".join(self._run(_TEXT.get_template("ray.service.j2"), _TEXT))
-
-    def _run(self, template: jinja2.Template, env: jinja2.Environment) -> Iterator[str]:
-        # shared=True: the template reads this mapping itself, so each variable is rendered
-        # only when the template asks for it (a copy would render them all, up front).
-        names: Any = ChainMap(cast(Any, self), env.globals)
-        return template.root_render_func(template.new_context(names, shared=True))
+        return self.template("ray.service.j2")
 
 
 def _replica(rid: str, nodes: list[str], **more: Any) -> dict[str, Any]:
