@@ -19,12 +19,29 @@ from sovstack.gateway.metrics import STAGES
 from .stages import Histogram, figures, merge
 from .wrkload import Load
 
-__all__ = ["DIRECT", "LITELLM", "Phase", "Result", "markdown", "rows", "targets_met"]
+__all__ = [
+    "DIRECT",
+    "LITELLM",
+    "Phase",
+    "Result",
+    "markdown",
+    "rows",
+    "targets_met",
+    "workers_name",
+]
 
 DIRECT = "direct"
 ALL_ON = "gateway (all on)"
 LITELLM = "LiteLLM proxy 1.108.0"
-WORKERS_PREFIX = "gateway (all on, "
+
+
+def workers_name(n: int) -> str:
+    """The row of the shipped gateway, all on, with ``workers: n``."""
+    return f"gateway (all on, {n} workers)"
+
+
+def _is_workers(name: str) -> bool:
+    return name.startswith("gateway (all on, ") and name.endswith(" workers)")
 
 
 @dataclass(frozen=True)
@@ -110,9 +127,7 @@ def _row(rows_: list[dict[str, Any]], name: str) -> dict[str, Any] | None:
 def targets_met(rows_: list[dict[str, Any]], cores: int) -> list[str]:
     """Issue 16 item 5, each as 'met', 'not met' or 'not measured', with the figures."""
     on, peer = _row(rows_, ALL_ON), _row(rows_, LITELLM)
-    workers = next(
-        (r for r in rows_ if r["target"].startswith(WORKERS_PREFIX) and "skipped" not in r), None
-    )
+    workers = next((r for r in rows_ if _is_workers(r["target"]) and "skipped" not in r), None)
 
     def verdict(ok: bool) -> str:
         return "met" if ok else "not met"

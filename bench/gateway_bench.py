@@ -45,7 +45,7 @@ from sovstack.core import services
 from sovstack.core.paths import Paths, find_root
 
 from . import components, litellm_peer, netns, proctree, schedule, stages, wrkload
-from .benchreport import DIRECT, LITELLM, Phase, Result, markdown, rows
+from .benchreport import DIRECT, LITELLM, Phase, Result, markdown, rows, workers_name
 
 # name -> (gateway_variant.py flags, settings over the bench's)
 VARIANTS: dict[str, tuple[list[str], dict[str, Any]]] = {
@@ -191,7 +191,7 @@ def _gateways(
         )  # fmt: skip
         gateways[name] = (gw, "--no-policy" not in flags)
     if args.workers:
-        name = f"gateway (all on, {args.workers} workers)"
+        name = workers_name(args.workers)
         # The settings forbid unknown keys: a gateway without the setting would refuse to start.
         if "workers" in components.known_settings():
             overrides = {"workers": args.workers}
@@ -260,13 +260,14 @@ def _run(
         results = [Result(DIRECT)]
         targets = {DIRECT: Target(results[0], f"{stub_url}/v1/chat/completions", (stub.pid,))}
         gateways, skipped, notes = _gateways(stack, args, root, work, core, stub_url)
+        workers = workers_name(args.workers)
         results += skipped
         for name, (gw, uses_opa) in gateways.items():
             results.append(Result(name))
             targets[name] = Target(
                 results[-1], f"{gw.url}/v1/chat/completions", (gw.running.pid,),
                 uses_opa=uses_opa, needs_token=True, ca_file=gw.ca_file,
-                metrics_url=None if "workers)" in name else f"{gw.url}/metrics",
+                metrics_url=None if name == workers else f"{gw.url}/metrics",
             )  # fmt: skip
         if litellm is not None:
             results.append(Result(LITELLM))

@@ -36,13 +36,15 @@ def _results(on_p50: float, on_p99: float, on_cpu_s: float) -> list:
         _phase(0, 64, 100.0, 140.0, 600, cpu_s=on_cpu_s, opa_s=1.5, errors=1),
         _phase(1, 64, 100.0, 140.0, 600, cpu_s=on_cpu_s, opa_s=1.5),
     ])  # fmt: skip
+    # Named like the workers row up to the comma: it must not be taken for it.
+    cache = benchreport.Result("gateway (all on, decision cache 1 s)", on.phases)
     workers = benchreport.Result(
-        "gateway (all on, 2 workers)", skipped="workers: not supported by this gateway"
+        benchreport.workers_name(2), skipped="workers: not supported by this gateway"
     )
     peer = benchreport.Result(benchreport.LITELLM, [
         _phase(r, c, 42.0, 45.0, 50, cpu_s=5.0) for r in (0, 1) for c in (1, 64)
     ])  # fmt: skip
-    return [direct, on, workers, peer]
+    return [direct, on, workers, peer, cache]
 
 
 def test_each_row_is_against_direct_and_cpu_is_pooled_with_opa() -> None:
