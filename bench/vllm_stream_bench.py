@@ -54,7 +54,11 @@ class Stream:
     ttft_s: list[float] = field(default_factory=list)
     tokens: int = 0
     seconds: float = 0.0
-    errors: int = 0
+    errors: dict[str, int] = field(default_factory=dict)  # by status and error code
+
+
+class _Failed(Exception):
+    """An answer other than 200: its status and the OpenAI-shaped error's code."""
 
 
 async def _one(client: httpx.AsyncClient, s: Stream, body: dict[str, Any]) -> tuple[float, int]:
@@ -62,7 +66,13 @@ async def _one(client: httpx.AsyncClient, s: Stream, body: dict[str, Any]) -> tu
     start = time.perf_counter()
     first, tokens = 0.0, 0
     async with client.stream("POST", s.url, json=body, headers=s.headers) as response:
-        response.raise_for_status()
+        if response.status_code != 200:
+            await response.aread()
+            try:
+                code = response.json()["error"]["code"]
+            except (ValueError, KeyError, TypeError):
+                code = ""
+            raise _Failed(f"HTTP {response.status_code} {code}".strip())
         async for line in response.aiter_lines():
             if not line.startswith("data: ") or line == "data: [DONE]":
                 continue
@@ -85,8 +95,9 @@ async def _phase(s: Stream, body: dict[str, Any], streams: int, requests: int) -
             for _ in range(requests):
                 try:
                     first, tokens = await _one(client, s, body)
-                except (httpx.HTTPError, ValueError, KeyError):
-                    s.errors += 1
+                except (_Failed, httpx.HTTPError, ValueError, KeyError) as exc:
+                    why = str(exc) if isinstance(exc, _Failed) else type(exc).__name__
+                    s.errors[why] = s.errors.get(why, 0) + 1
                     continue
                 s.ttft_s.append(first)
                 s.tokens += tokens
@@ -110,7 +121,7 @@ def _report(runs: dict[str, Stream], meta: dict[str, Any]) -> tuple[str, dict[st
             "requests": len(s.ttft_s),
             "ttft_p50_ms": 1000 * _p(s.ttft_s, 50),
             "ttft_p99_ms": 1000 * _p(s.ttft_s, 99),
-            "errors": s.errors,
+            "errors": dict(s.errors),
         }
         for name, s in runs.items()
     }
@@ -132,8 +143,15 @@ def _report(runs: dict[str, Stream], meta: dict[str, Any]) -> tuple[str, dict[st
         share = r["tokens_per_s"] / direct["tokens_per_s"] if direct["tokens_per_s"] else 0.0
         lines.append(
             f"| {name} | {r['tokens_per_s']:.0f} | {share:.3f} | {r['ttft_p50_ms']:.1f} "
-            f"| {r['ttft_p99_ms']:.1f} | {r['requests']} | {r['errors']} |"
+            f"| {r['ttft_p99_ms']:.1f} | {r['requests']} | {sum(r['errors'].values())} |"
         )
+    failed = [
+        f"- {name}: " + ", ".join(f"{n} {why}" for why, n in sorted(r["errors"].items()))
+        for name, r in rows.items()
+        if r["errors"]
+    ]
+    if failed:
+        lines += ["", "Errors:", "", *failed]
     lines += [
         "",
         "Targets (issue 16 item 6; reported, never asserted):",
