@@ -11,6 +11,10 @@ the health probes and Prometheus; neither reaches the model) gets 401 unless it
 carries ``Authorization: Bearer <key>``. Without a key (the developer loop on
 loopback) it passes everything, as vLLM does.
 
+On the first node of a replica that spans nodes it also starts the watch on
+the others (sovstack_vllm_span.py, beside it): the API server is the one
+process of that node that sovstack code runs in.
+
 It runs inside vLLM's Python and imports nothing but the standard library.
 """
 
@@ -22,6 +26,8 @@ import json
 import os
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
+
+import sovstack_vllm_span
 
 __all__ = ["OPEN_PATHS", "RequireApiKey"]
 
@@ -40,6 +46,7 @@ _REFUSAL = json.dumps(
 class RequireApiKey:
     def __init__(self, app: App, api_key: str | None = None) -> None:
         self.app = app
+        sovstack_vllm_span.start_from_environment()
         key = api_key if api_key is not None else os.environ.get("VLLM_API_KEY", "")
         # Compared as digests, in constant time, so neither length nor content leaks.
         self._digest = hashlib.sha256(key.encode()).digest() if key else None

@@ -12,12 +12,16 @@ that command does for ``--headless``, without the lookup:
 
     python -m sovstack_vllm_headless MODEL_DIR --nnodes 2 --node-rank 1 ... --headless
 
-It runs inside vLLM's Python and imports nothing of sovstack.
+It also listens and watches for its replica's other nodes
+(sovstack_vllm_span.py). It runs inside vLLM's Python and imports nothing of
+sovstack's package.
 """
 
 from __future__ import annotations
 
 import sys
+
+import sovstack_vllm_span
 
 __all__ = ["main"]
 
@@ -28,6 +32,7 @@ def main(argv: list[str]) -> None:
     from vllm.entrypoints.serve.utils.api_utils import cli_env_setup
     from vllm.utils.argparse_utils import FlexibleArgumentParser
 
+    sovstack_vllm_span.start_from_environment()
     cli_env_setup()
     parser = make_arg_parser(FlexibleArgumentParser(prog="sovstack_vllm_headless"))
     args = parser.parse_args(argv)

@@ -156,6 +156,13 @@ def test_each_node_of_an_mp_replica_gets_its_share_and_the_others_nothing(mp_sit
         assert "Environment=GLOO_SOCKET_IFNAME=lo" in unit  # the interface that holds it
         assert "Environment=VLLM_NO_USAGE_STATS=1" in unit and "Environment=DO_NOT_TRACK=1" in unit
         assert "Restart=always" in unit
+    # Each share watches the others: the first the second's listener, the second the store.
+    assert (
+        "Environment=SOVSTACK_SPAN_WATCH=10.0.0.22:29502"
+        in units["gpu-1"]["sovstack-vllm-tiny-pp-1"]
+    )
+    assert "Environment=SOVSTACK_SPAN_LISTEN=127.0.0.1:29502" in second_unit
+    assert "Environment=SOVSTACK_SPAN_WATCH=10.0.0.21:29501" in second_unit
     # A replica on one node keeps its runtime on loopback, as before.
     assert "Environment=VLLM_HOST_IP=127.0.0.1" in units["gpu-3"]["sovstack-vllm-gpu-3"]
     assert "--nnodes" not in _argv(units["gpu-3"]["sovstack-vllm-gpu-3"])
@@ -163,7 +170,7 @@ def test_each_node_of_an_mp_replica_gets_its_share_and_the_others_nothing(mp_sit
 
 def test_the_firewall_opens_the_span_between_its_nodes_only(mp_site: Path) -> None:
     rules = {host: (mp_site / "out" / f"{host}.nft").read_text() for host in HOSTS}
-    span_rule = "tcp dport { 29501, 32768-60999 } accept"
+    span_rule = "tcp dport { 29501-29502, 32768-60999 } accept"
     assert f"ip daddr {{ 10.0.0.22 }} {span_rule}" in rules["gpu-1"]
     assert f"ip daddr {{ 10.0.0.21 }} {span_rule}" in rules["gpu-2"]
     assert "tiny-pp-1" not in rules["gpu-3"] + rules["gpu-4"]
