@@ -39,7 +39,7 @@ from sovstack.components import launches
 from sovstack.core import services
 from sovstack.core.paths import Paths, find_root
 
-from . import components, netns
+from . import components, netns, proctree
 
 GATEWAY = "gateway (all on)"
 DIRECT = "direct"
@@ -55,6 +55,7 @@ class Stream:
     tokens: int = 0
     seconds: float = 0.0
     errors: dict[str, int] = field(default_factory=dict)  # by status and error code
+    rounds: list[float] = field(default_factory=list)  # tokens/s of each phase
 
 
 class _Failed(Exception):
@@ -74,13 +75,15 @@ async def _one(client: httpx.AsyncClient, s: Stream, body: dict[str, Any]) -> tu
                 code = ""
             raise _Failed(f"HTTP {response.status_code} {code}".strip())
         async for line in response.aiter_lines():
-            if not line.startswith("data: ") or line == "data: [DONE]":
+            # Parsed only while it matters: the client shares two cores with vLLM.
+            if not line.startswith("data: {"):
                 continue
-            chunk = json.loads(line[6:])
-            if not first and any(c.get("delta", {}).get("content") for c in chunk["choices"]):
-                first = time.perf_counter() - start
-            if chunk.get("usage"):
-                tokens = int(chunk["usage"]["completion_tokens"])
+            if not first or '"completion_tokens"' in line:
+                chunk = json.loads(line[6:])
+                if not first and any(c.get("delta", {}).get("content") for c in chunk["choices"]):
+                    first = time.perf_counter() - start
+                if chunk.get("usage"):
+                    tokens = int(chunk["usage"]["completion_tokens"])
     return first, tokens
 
 
@@ -102,9 +105,11 @@ async def _phase(s: Stream, body: dict[str, Any], streams: int, requests: int) -
                 s.ttft_s.append(first)
                 s.tokens += tokens
 
-        start = time.perf_counter()
+        start, tokens = time.perf_counter(), s.tokens
         await asyncio.gather(*(worker() for _ in range(streams)))
-        s.seconds += time.perf_counter() - start
+        took = time.perf_counter() - start
+        s.seconds += took
+        s.rounds.append((s.tokens - tokens) / took)
 
 
 def _p(values: list[float], q: int) -> float:
@@ -122,6 +127,7 @@ def _report(runs: dict[str, Stream], meta: dict[str, Any]) -> tuple[str, dict[st
             "ttft_p50_ms": 1000 * _p(s.ttft_s, 50),
             "ttft_p99_ms": 1000 * _p(s.ttft_s, 99),
             "errors": dict(s.errors),
+            "tokens_per_s_by_round": [round(x, 1) for x in s.rounds],
         }
         for name, s in runs.items()
     }
@@ -134,7 +140,8 @@ def _report(runs: dict[str, Stream], meta: dict[str, Any]) -> tuple[str, dict[st
         "",
         f"Machine: {meta['machine']}. vLLM (CPU) serving the tiny model; {meta['streams']} "
         f"concurrent streams, {meta['requests']} requests each per phase, {meta['max_tokens']} "
-        f"tokens each (ignore_eos), {meta['rounds']} rounds alternating direct and gateway.",
+        f"tokens each (ignore_eos), {meta['rounds']} rounds alternating direct and gateway, "
+        "each phase after vLLM, the gateway and OPA were quiet for a second.",
         "",
         "| target | tokens/s | vs direct | TTFT p50 ms | TTFT p99 ms | requests | errors |",
         "|---|---:|---:|---:|---:|---:|---:|",
@@ -145,6 +152,15 @@ def _report(runs: dict[str, Stream], meta: dict[str, Any]) -> tuple[str, dict[st
             f"| {name} | {r['tokens_per_s']:.0f} | {share:.3f} | {r['ttft_p50_ms']:.1f} "
             f"| {r['ttft_p99_ms']:.1f} | {r['requests']} | {sum(r['errors'].values())} |"
         )
+    lines += [
+        "",
+        "Tokens/s of each phase, in round order: "
+        + "; ".join(
+            f"{name} " + ", ".join(f"{x:.0f}" for x in r["tokens_per_s_by_round"])
+            for name, r in rows.items()
+        )
+        + ".",
+    ]
     failed = [
         f"- {name}: " + ", ".join(f"{n} {why}" for why, n in sorted(r["errors"].items()))
         for name, r in rows.items()
@@ -217,8 +233,15 @@ def main() -> None:
             for r in range(args.rounds):
                 order = [DIRECT, GATEWAY] if r % 2 == 0 else [GATEWAY, DIRECT]
                 for name in order:
+                    # As in gateway_bench: no phase starts on another's leftover work.
+                    waited, quiet = proctree.wait_quiet(
+                        [(vllm.pid,), (gw.running.pid,), (core.opa.pid,)]
+                    )
                     asyncio.run(_phase(runs[name], body, args.streams, args.requests))
-                print(f"  round {r + 1}/{args.rounds} done")
+                    print(
+                        f"  round {r + 1}, {name}: {runs[name].rounds[-1]:.0f} tokens/s "
+                        f"(after {waited:.1f} s{'' if quiet else ', never quiet'})"
+                    )
     finally:
         shutil.rmtree(work, ignore_errors=True)
     text, data = _report(runs, meta)
