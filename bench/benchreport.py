@@ -183,6 +183,15 @@ def markdown(rows_: list[dict[str, Any]], meta: dict[str, Any]) -> str:
         "in flight (the target's process tree from /proc, OPA's included where it asks OPA; "
         "for direct, the stub's own).",
         "",
+        *(
+            [
+                f"Command: `{meta['command']}` at {meta.get('commit', '?')}; load average at the "
+                f"start {meta['load_average_at_start'][0]}.",
+                "",
+            ]
+            if "command" in meta
+            else []
+        ),
         "| target | p50 ms (1) | added p50 | p99 ms (1) | added p99 | rps (64) | vs direct (64) "
         "| CPU µs/req (64) | of it OPA | errors |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",

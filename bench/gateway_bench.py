@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -221,6 +222,7 @@ def _meta(args: argparse.Namespace, root: Path) -> dict[str, Any]:
     cores = os.cpu_count() or 1
     return {
         "when": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "command": shlex.join(["python", "-m", "bench.gateway_bench", *sys.argv[1:]]),
         "commit": commit,
         "cores": cores,
         "machine": f"{cores} cores, loopback only (a network namespace of its own)",

@@ -22,6 +22,7 @@ import argparse
 import asyncio
 import json
 import os
+import shlex
 import shutil
 import signal
 import statistics
@@ -141,7 +142,9 @@ def _report(runs: dict[str, Stream], meta: dict[str, Any]) -> tuple[str, dict[st
         f"Machine: {meta['machine']}. vLLM (CPU) serving the tiny model; {meta['streams']} "
         f"concurrent streams, {meta['requests']} requests each per phase, {meta['max_tokens']} "
         f"tokens each (ignore_eos), {meta['rounds']} rounds alternating direct and gateway, "
-        "each phase after vLLM, the gateway and OPA were quiet for a second.",
+        "each phase after vLLM, the gateway and OPA were quiet for a second. "
+        f"Command: `{meta['command']}`; load average at the start "
+        f"{meta['load_average_at_start'][0]}.",
         "",
         "| target | tokens/s | vs direct | TTFT p50 ms | TTFT p99 ms | requests | errors |",
         "|---|---:|---:|---:|---:|---:|---:|",
@@ -196,6 +199,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="sovstack-vllm-bench-"))
     meta: dict[str, Any] = {
         "when": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "command": shlex.join(["python", "-m", "bench.vllm_stream_bench", *sys.argv[1:]]),
         "machine": f"{os.cpu_count()} cores, loopback only (a network namespace of its own)",
         "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
         **{k: getattr(args, k) for k in ("streams", "requests", "max_tokens", "rounds")},
