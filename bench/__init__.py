@@ -12,7 +12,8 @@ the gateway benches. Run from the repository root as modules:
 
 Their parts: ``netns`` (re-run in a network namespace with only loopback, or
 refuse), ``proctree`` (CPU of process trees from /proc), ``stages`` (the
-gateway's stage histograms diffed across a phase), ``wrkload`` (wrk runs),
-``components`` (the stack each bench starts), ``litellm_peer`` (LiteLLM's
-proxy), ``benchreport`` (rows, Markdown, the issue's targets).
+gateway's stage histograms and refusals diffed across a phase), ``wrkload``
+(wrk runs), ``schedule`` (the order of the phases), ``components`` (the stack
+each bench starts), ``litellm_peer`` (LiteLLM's proxy), ``benchreport`` (rows,
+Markdown, the issue's targets). Their tests: tests/unit/bench/.
 """
