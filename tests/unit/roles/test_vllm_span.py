@@ -40,6 +40,18 @@ _PLAY = """
       loop: "{{{{ __vllm_units }}}}"
       loop_control:
         loop_var: __vllm_unit
+    - name: Keep which installed units the role would remove
+      ansible.builtin.copy:
+        content: "{{{{ __vllm_stale | to_json }}}}"
+        dest: "{out}/{{{{ inventory_hostname }}}}.stale.json"
+        mode: "0644"
+      vars:
+        __vllm_installed:
+          files:
+            - path: /etc/systemd/system/sovstack-vllm-{{{{ inventory_hostname }}}}.service
+            - path: /etc/systemd/system/sovstack-vllm-gpu-b1.service
+            - path: /etc/systemd/system/sovstack-vllm-tiny-pp-1.service
+            - path: /etc/systemd/system/sovstack-vllm-gone.service
     - name: Render the egress ruleset
       ansible.builtin.template:
         src: {root}/roles/egress_firewall/templates/nftables.conf.j2
@@ -166,6 +178,17 @@ def test_each_node_of_an_mp_replica_gets_its_share_and_the_others_nothing(mp_sit
     # A replica on one node keeps its runtime on loopback, as before.
     assert "Environment=VLLM_HOST_IP=127.0.0.1" in units["gpu-3"]["sovstack-vllm-gpu-3"]
     assert "--nnodes" not in _argv(units["gpu-3"]["sovstack-vllm-gpu-3"])
+
+
+def test_only_units_no_replica_needs_are_removed(mp_site: Path) -> None:
+    stale = {
+        host: json.loads((mp_site / "out" / f"{host}.stale.json").read_text()) for host in HOSTS
+    }
+    # gpu-1 serves gpu-1 and tiny-pp-1; gpu-2 serves gpu-b1 and tiny-pp-1's second share.
+    gone = "sovstack-vllm-gone"
+    assert set(stale["gpu-1"]) == {"sovstack-vllm-gpu-b1", gone}
+    assert set(stale["gpu-2"]) == {"sovstack-vllm-gpu-2", "sovstack-vllm-tiny-pp-1", gone}
+    assert set(stale["gpu-3"]) == {"sovstack-vllm-gpu-b1", "sovstack-vllm-tiny-pp-1", gone}
 
 
 def test_the_firewall_opens_the_span_between_its_nodes_only(mp_site: Path) -> None:
