@@ -8,6 +8,7 @@ lstrip_blocks off).
 
 from __future__ import annotations
 
+import importlib.util
 from collections import ChainMap
 from collections.abc import Iterator, Mapping
 from functools import cache
@@ -19,6 +20,17 @@ import yaml
 from jinja2.nativetypes import NativeEnvironment, native_concat
 
 ROLES = Path(__file__).resolve().parents[3] / "roles"
+
+
+def load_role_file(role: str, name: str) -> Any:
+    """roles/<role>/files/<name>.py imported as a module (what a node runs, as it runs it)."""
+    spec = importlib.util.spec_from_file_location(name, ROLES / role / "files" / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 _NATIVE = NativeEnvironment(undefined=jinja2.StrictUndefined)
 
 

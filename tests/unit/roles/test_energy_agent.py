@@ -6,26 +6,20 @@ module (the transport). The agent's HTTP server runs for real on loopback.
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 import threading
 import types
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-AGENT = Path(__file__).parents[3] / "roles" / "vllm" / "files" / "sovstack_energy_agent.py"
+from tests.unit.roles import load_role_file
 
 
 def _load() -> Any:
-    spec = importlib.util.spec_from_file_location("sovstack_energy_agent", AGENT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_role_file("vllm", "sovstack_energy_agent")
 
 
 class NotSupported(Exception):

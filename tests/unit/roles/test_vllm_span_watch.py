@@ -6,21 +6,15 @@ once a peer it has seen is gone. ``on_loss`` stands in for ending the process.
 
 from __future__ import annotations
 
-import importlib.util
 import socket
 import threading
-from pathlib import Path
 from typing import Any
 
-SPAN = Path(__file__).parents[3] / "roles" / "vllm" / "files" / "sovstack_vllm_span.py"
+from tests.unit.roles import load_role_file
 
 
 def _module() -> Any:
-    spec = importlib.util.spec_from_file_location("sovstack_vllm_span", SPAN)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_role_file("vllm", "sovstack_vllm_span")
 
 
 def _free_port() -> int:
