@@ -341,8 +341,6 @@ def test_ray_comes_from_the_gpu_bundles_vllm_set() -> None:
 def test_the_egress_firewall_opens_the_same_ports() -> None:
     """The firewall (another play) cannot read this role's variables: it mirrors their defaults."""
     firewall = _yaml(ROOT / "roles" / "egress_firewall" / "defaults" / "main.yml")
-    if "egress_firewall_ray_ports" not in firewall:
-        pytest.skip("the egress firewall opens no Ray ports yet")
     ports = _site({"gpu-1": [_replica("big-1", ["gpu-1", "gpu-2"])]})["gpu-1"][
         "__ray_cluster_ports"
     ]
