@@ -69,7 +69,8 @@ def _parse_clock(text: str | None) -> Clock:
     type=(_dir, _file),
     multiple=True,
     metavar="DIR PUBKEY",
-    help="An audit log folder and its public key (repeatable).",
+    help="An audit log folder and its public key (repeatable). A gateway's folder of"
+    " worker logs is checked log by log, worker-<i> with PUBKEY's <key>.worker-<i>.pub.",
 )
 @click.option("--witness-state", type=_dir, help="The witness's state folder (audit witness).")
 @click.option("--bundle", type=click.Path(path_type=Path), help="The offline bundle (folder/.tar).")

@@ -27,6 +27,7 @@ from sovstack.report.dsse import ENVELOPE_NAME, fingerprint, sign_statement
 from sovstack.report.errors import ReportError
 from sovstack.report.html import report_html
 from sovstack.report.junit import junit_xml
+from sovstack.report.logs import log_members
 from sovstack.report.model import Figure, Finding, compliance_figure, exit_code
 from sovstack.report.oscal import assessment_results
 
@@ -90,11 +91,10 @@ def _check_inputs(inputs: Inputs) -> None:
         raise ReportError(f"the policy folder {inputs.policies} does not exist")
     if not inputs.opa.is_file():
         raise ReportError(f"{inputs.opa} is missing: run 'make deps' (or give --opa)")
+    # Each log's (each member's) public key was loaded for its fingerprint already.
     for log in inputs.logs:
         if not log.directory.is_dir():
             raise ReportError(f"the audit log folder {log.directory} does not exist")
-        if not log.pubkey.is_file():
-            raise ReportError(f"the log's public key {log.pubkey} does not exist")
     if inputs.witness_state is not None and not inputs.witness_state.is_dir():
         raise ReportError(f"the witness state folder {inputs.witness_state} does not exist")
     if inputs.inventory is not None and not inputs.inventory.exists():
@@ -118,8 +118,8 @@ def build_report(
     try:
         key = load_signing_key(signing_key)
         fingerprints = {"report": fingerprint(key.public_key())}
-        for log in inputs.logs:
-            fingerprints[f"log {log.directory}"] = fingerprint(load_public_key(log.pubkey))
+        for one in (m for log in inputs.logs for m in log_members(log)):
+            fingerprints[f"log {one.label}"] = fingerprint(load_public_key(one.log.pubkey))
         if inputs.bundle_pubkey is not None:
             fingerprints["bundle"] = fingerprint(load_public_key(inputs.bundle_pubkey))
     except AuditError as exc:

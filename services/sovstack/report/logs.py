@@ -14,12 +14,18 @@ every root:
 
 A log that does not verify fails every one of its checks: nothing in it is
 proven.
+
+A log given may be a gateway's set of worker logs (:mod:`sovstack.audit.logset`):
+it is expanded into its members, each checked on its own with its own public
+key (``<key>.worker-<i>.pub`` for ``<key>.pub``) and named ``<dir>/worker-<i>``,
+so a member that fails fails its own checks and no other member's.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+from dataclasses import dataclass
 from typing import Any, Final
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -29,6 +35,7 @@ from sovstack.audit.errors import AuditError, VerificationError
 from sovstack.audit.inclusion import BUNDLE_FORMAT, latest_note, verify_bundle
 from sovstack.audit.jsonlines import dump_line
 from sovstack.audit.keys import load_public_key
+from sovstack.audit.logset import logs_of, member_pubkey
 from sovstack.audit.proofs import consistency_proof, inclusion_proof, verify_consistency
 from sovstack.audit.recovery import CHECKPOINTS_FILE
 from sovstack.audit.verify import Report, verify_log
@@ -37,7 +44,7 @@ from sovstack.report.context import Context, LogInput, safe_name
 from sovstack.report.logscan import Scan, dump, pairing, retention, scan_entries
 from sovstack.report.model import ERROR, FAIL, NOT_RUN, PASS, CheckResult
 
-__all__ = ["LOG_CHECKS", "check_logs", "proof_indexes"]
+__all__ = ["LOG_CHECKS", "LogMember", "check_logs", "log_members", "proof_indexes"]
 
 LOG_CHECKS: Final = ("verify", "witness", "inclusion", "pairing", "retention")
 _INDEX_DOMAIN: Final = b"sovstack-audit-report/inclusion-index\n"
@@ -54,23 +61,49 @@ def proof_indexes(root: bytes, size: int, count: int) -> list[int]:
     return sorted(found)
 
 
+@dataclass(frozen=True)
+class LogMember:
+    """One log the checks run on: how the report names it, its evidence folder, its input."""
+
+    label: str  # "<dir>" for a single log, "<dir>/worker-<i>" for a member of a set
+    slug: str
+    log: LogInput  # the member's own folder and public key
+
+
+def log_members(given: LogInput) -> list[LogMember]:
+    """The logs of ``given``: itself, or its worker logs, each with its own public key.
+
+    Raises :class:`NotALogError` for a folder holding both a log and worker logs.
+    """
+    site = given.directory
+    return [
+        LogMember(
+            m.label(site),
+            safe_name(f"{site.name}-{m.name}" if m.name else site.name),
+            LogInput(m.directory, member_pubkey(given.pubkey, m.name)),
+        )
+        for m in logs_of(site)
+    ]
+
+
 def check_logs(ctx: Context) -> dict[str, list[CheckResult]]:
-    """Run every ``audit: …`` check on every log; results keyed by ``audit <check>``."""
+    """Run every ``audit: …`` check on every log, each member of a set on its own.
+
+    Results are keyed by ``audit <check>``: one per log (member) and check,
+    its ``where`` naming the log (``log <dir>``, or ``log <dir>/worker-<i>``).
+    The caller MUST have refused a folder that holds both a log and worker
+    logs (:func:`log_members` raises :class:`NotALogError`; ``build_report``
+    refuses it before anything is written).
+    """
     results: dict[str, list[CheckResult]] = {f"audit {c}": [] for c in LOG_CHECKS}
-    for number, log in enumerate(ctx.inputs.logs, 1):
-        base = f"evidence/logs/{number}-{safe_name(log.directory.name)}"
+    members = [one for given in ctx.inputs.logs for one in log_members(given)]
+    for number, one in enumerate(members, 1):
         with ctx.clock.timed() as timer:
-            found = _check_log(ctx, log, base)
+            found = _check_log(ctx, one.log, f"evidence/logs/{number}-{one.slug}")
+        where = f"log {one.label}"
         for check, result, message, evidence in found:
             results[f"audit {check}"].append(
-                CheckResult(
-                    f"audit {check}",
-                    f"log {log.directory}",
-                    result,
-                    message,
-                    timer.seconds,
-                    evidence,
-                )
+                CheckResult(f"audit {check}", where, result, message, timer.seconds, evidence)
             )
     return results
 
