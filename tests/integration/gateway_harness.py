@@ -90,11 +90,11 @@ def run_gateway(
     upstreams: list[dict[str, Any]],
     **settings: Any,
 ) -> Iterator[Gateway]:
+    """A gateway of one process unless ``workers`` says otherwise (its pid is the one serving)."""
     port = services.free_port()
     files = prepare_gateway(state, port, issuer, opa_url, upstreams)
-    if settings:
-        config = yaml.safe_load(files.config.read_text()) | settings
-        files.config.write_text(yaml.safe_dump(config))
+    config = yaml.safe_load(files.config.read_text()) | {"workers": 1} | settings
+    files.config.write_text(yaml.safe_dump(config))
     running = services.start(
         launches.gateway(paths, port, files.config, files.ca_file), state / "gateway.log"
     )

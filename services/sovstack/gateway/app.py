@@ -13,10 +13,11 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -92,17 +93,26 @@ def _error_response(error: GatewayError) -> JSONResponse:
 StateFactory = Callable[[Settings, Metrics], AbstractAsyncContextManager[GatewayState]]
 
 
-def create_app(settings: Settings, open_state: StateFactory = GatewayState.open) -> FastAPI:
+def create_app(
+    settings: Settings,
+    open_state: StateFactory = GatewayState.open,
+    on_ready: Callable[[], None] | None = None,
+    metrics_dir: Path | None = None,
+) -> FastAPI:
     """The gateway app; ``open_state`` is for benchmarks that swap a component out.
 
-    The state is opened in the lifespan and reached as ``request.app.state.gateway``.
+    The state is opened in the lifespan and reached as ``request.app.state.gateway``;
+    ``on_ready`` is called once it is open (a worker tells its supervisor so), and
+    ``metrics_dir`` is where a worker's metrics are summed with its siblings'.
     """
-    metrics = Metrics()
+    metrics = Metrics(metrics_dir)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with open_state(settings, metrics) as state:
             app.state.gateway = state
+            if on_ready is not None:
+                on_ready()
             yield
 
     app = FastAPI(lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
@@ -175,13 +185,8 @@ def create_app(settings: Settings, open_state: StateFactory = GatewayState.open)
 
     @app.get("/metrics")
     async def prometheus(request: Request) -> Response:
-        state = request.app.state.gateway
-        metrics.audit_writable.set(state.auditor.log.writable())
-        for replica in state.pool.replicas:
-            spec = replica.spec
-            metrics.upstream_healthy.labels(spec.id, spec.model, spec.site).set(replica.healthy)
-            metrics.upstream_outstanding.labels(spec.id).set(replica.outstanding)
-        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+        request.app.state.gateway.gauge()
+        return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
     app.add_middleware(LimitsMiddleware, max_body_bytes=settings.max_body_bytes,
                        max_in_flight=settings.max_concurrent_requests,

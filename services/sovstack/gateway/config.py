@@ -30,6 +30,7 @@ from sovstack.gateway.protocol import NEVER_FORWARDED, VLLM_EXTENSIONS
 __all__ = ["CONFIG_FILE_ENV", "Replica", "Settings", "get_settings"]
 
 CONFIG_FILE_ENV = "SOVSTACK_CONFIG_FILE"
+MAX_WORKERS = 64
 
 ASYMMETRIC_ALGORITHMS = frozenset(
     {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
@@ -150,6 +151,11 @@ class Settings(BaseSettings):
     # A Server-Timing header on successful responses: the stages done when it goes out.
     server_timing: bool = False
 
+    # --- processes (gateway/workers.py): worker processes sharing the listeners, each
+    # with its own audit log and a share of every budget; unset: one per core (capped
+    # at 64 and at the smallest per-client budget). 1: one process, no supervisor.
+    workers: int | None = Field(default=None, ge=1, le=MAX_WORKERS)
+
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     @classmethod
@@ -213,6 +219,26 @@ class Settings(BaseSettings):
                     f"plain HTTP is served on loopback only, not on {self.metrics_host}"
                 )
         return self
+
+    @model_validator(mode="after")
+    def _budgets_divide(self) -> Settings:
+        # Each worker gets a share of each budget, rounded down: a budget smaller
+        # than the workers would be exceeded by the shares' floor of 1.
+        if self.workers is not None and self.workers > 1:
+            for name in ("rate_limit_burst", "max_in_flight_per_client"):
+                if getattr(self, name) < self.workers:
+                    raise ValueError(
+                        f"{name} ({getattr(self, name)}) is divided among the workers and "
+                        f"cannot be less than workers ({self.workers})"
+                    )
+        return self
+
+    def worker_count(self) -> int:
+        """How many worker processes serve: ``workers``, or one per core this process may use."""
+        if self.workers is not None:
+            return self.workers
+        cores = len(os.sched_getaffinity(0))
+        return max(1, min(cores, MAX_WORKERS, self.rate_limit_burst, self.max_in_flight_per_client))
 
     @field_validator("vllm_extensions")
     @classmethod

@@ -27,7 +27,9 @@ from sovstack.gateway.connections import ConnectionLimits, Refused, bounded_prot
 from sovstack.gateway.errors import GatewayError, NotFound
 from sovstack.gateway.limits import send_error
 
-__all__ = ["MetricsListener", "bind", "recording", "serve", "uvicorn_config"]
+__all__ = [
+    "MetricsListener", "bind", "listeners", "recording", "serve", "serve_sockets", "uvicorn_config",
+]  # fmt: skip
 
 METRICS_PATH = "/metrics"
 # uvicorn says where it listens only for an address it bound itself: say it in its log.
@@ -109,20 +111,42 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def serve(settings: Settings, app: Starlette) -> None:
-    """Serve ``app`` until SIGINT/SIGTERM; raises OSError when an address cannot be bound."""
+def listeners(settings: Settings) -> list[socket.socket]:
+    """The main listener and, when set, the metrics one; raises OSError if one cannot be bound."""
     sockets = [bind(settings.host, settings.port)]
-    served: ASGIApp = app
     if settings.metrics_host is not None and settings.metrics_port is not None:
-        sockets.append(bind(settings.metrics_host, settings.metrics_port))
+        try:
+            sockets.append(bind(settings.metrics_host, settings.metrics_port))
+        except OSError:
+            sockets[0].close()
+            raise
+    return sockets
+
+
+def serve_sockets(settings: Settings, app: Starlette, sockets: list[socket.socket]) -> bool:
+    """Serve ``app`` on bound ``sockets`` until SIGINT/SIGTERM; False if it failed to start.
+
+    Stopping is graceful: no new connection is taken, and the requests in
+    flight are answered to their end before the app's state is closed.
+    """
+    served: ASGIApp = app
+    if len(sockets) > 1:
         served = MetricsListener(app, sockets[1].getsockname()[1])
     config = uvicorn_config(settings, served, recording(app))  # configures uvicorn's logging
     scheme = "https" if settings.tls_cert else "http"
     for sock in sockets:
         host, port = sock.getsockname()[:2]
         _log.info("listening on %s://%s:%d", scheme, host, port)
+    server = uvicorn.Server(config)
+    server.run(sockets=sockets)
+    return server.started
+
+
+def serve(settings: Settings, app: Starlette) -> bool:
+    """Serve ``app`` in this process; raises OSError when an address cannot be bound."""
+    sockets = listeners(settings)
     try:
-        uvicorn.Server(config).run(sockets=sockets)
+        return serve_sockets(settings, app, sockets)
     finally:
         for sock in sockets:
             sock.close()

@@ -13,11 +13,13 @@ module-level global.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
 from typing import Any, Self
 
 import aiohttp
@@ -37,6 +39,7 @@ from sovstack.gateway.protocol import BodyRules
 from sovstack.gateway.quota import Ledger
 from sovstack.gateway.refusals import Refusals
 from sovstack.gateway.sampler import EnergySampler
+from sovstack.gateway.siblings import SiblingLogs
 from sovstack.gateway.upstreams import Pool
 
 __all__ = ["GatewayState"]
@@ -61,6 +64,12 @@ def _upstream_session(s: Settings, verify: ssl.SSLContext | bool) -> aiohttp.Cli
         ),
         trust_env=False,
     )
+
+
+async def _cancelled(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with anyio.CancelScope(shield=True):
+        await asyncio.gather(task, return_exceptions=True)
 
 
 class GatewayState:
@@ -95,12 +104,15 @@ class GatewayState:
 
     @classmethod
     @asynccontextmanager
-    async def open(cls, settings: Settings, metrics: Metrics) -> AsyncIterator[Self]:
+    async def open(
+        cls, settings: Settings, metrics: Metrics, siblings: Sequence[Path] = ()
+    ) -> AsyncIterator[Self]:
         """Open every client, the policy session and the audit log; close all of them after.
 
         Each thing is registered for closing as soon as it is opened, so when a
         later step fails (an unwritable audit folder, a bad key) everything
-        opened before it is closed before the error propagates.
+        opened before it is closed before the error propagates. ``siblings``:
+        the other workers' log folders, followed for the quotas (gateway/siblings.py).
         """
         s = settings
         verify = _verify(s)
@@ -145,6 +157,10 @@ class GatewayState:
                 )  # fmt: skip
             # Quotas: usage so far, from the log (closed above), before any request is taken.
             await anyio.to_thread.run_sync(state.ledger.rebuild, log.directory)
+            others = SiblingLogs(siblings, ledger.count)
+            await others.catch_up()
+            opened.push_async_callback(others.stop)
+            others.start()
             await jwks.refresh()  # a Keycloak that is down now is retried on demand
             opened.push_async_callback(jwks.stop)
             jwks.start()
@@ -153,7 +169,29 @@ class GatewayState:
             sampler = EnergySampler(pool.replicas, upstream, s.energy_sample_interval_s)
             opened.push_async_callback(sampler.stop)
             sampler.start()
+            if metrics.multiprocess_dir is not None:
+                # A worker's gauges are summed with its siblings' at /metrics, whichever
+                # worker answers it: each keeps its own up to date.
+                gauges = asyncio.get_running_loop().create_task(
+                    state._gauge_every(s.health_interval_s)
+                )
+                opened.push_async_callback(_cancelled, gauges)
             yield state
+
+    def gauge(self) -> None:
+        """Set the gauges from what this process holds now (the audit log, the replicas)."""
+        self.metrics.audit_writable.set(self.auditor.log.writable())
+        for replica in self.pool.replicas:
+            spec = replica.spec
+            self.metrics.upstream_healthy.labels(spec.id, spec.model, spec.site).set(
+                replica.healthy
+            )
+            self.metrics.upstream_outstanding.labels(spec.id).set(replica.outstanding)
+
+    async def _gauge_every(self, interval_s: float) -> None:
+        while True:
+            self.gauge()
+            await asyncio.sleep(interval_s)
 
     async def decide(self, input_: dict[str, Any], ctx: RequestContext) -> Decision:
         try:
