@@ -21,6 +21,7 @@ import httpx
 import openai
 import pytest
 
+from sovstack.audit.logset import member_pubkey
 from sovstack.deploy.outputs import pull_log
 from tests.deploy.conftest import STATE, gateway_sdk, on_node, token  # the deploy tier's helpers
 
@@ -119,22 +120,31 @@ def test_the_copy_of_the_log_verifies_and_holds_the_calls(deployed: dict[str, An
     assert events == ["accepted", "completed"]
 
 
-def test_the_witness_cosigns_a_checkpoint_that_verifies(deployed: dict[str, Any]) -> None:
+def test_the_witness_cosigns_a_checkpoint_of_each_worker_log_that_verifies(
+    deployed: dict[str, Any],
+) -> None:
     witness = json.loads((STATE / "deploy.d" / "audit_witness.json").read_text())["witnesses"][0]
+    gateway = json.loads((STATE / "deploy.d" / "gateway.json").read_text())["gateways"][0]
     ran = on_node(witness["host"], "systemctl", "start", "--wait", "sovstack-witness.service")
     assert ran.returncode == 0, ran.stderr
     listed = on_node(witness["host"], "sh", "-c", f"ls {witness['state_dir']}/*.cosigned")
     assert listed.returncode == 0, listed.stderr
-    note = on_node(witness["host"], "cat", listed.stdout.split()[0])
-    saved = STATE / "deploy" / "cosigned.note"
-    saved.write_text(note.stdout)
-    done = _sovstack(
-        "audit", "verify-cosigned", str(saved),
-        "--pubkey", str(STATE / "nodes" / "gateway" / "audit-signing.key.pub"),
-        "--witness-pubkey", witness["public_key"], "--witness-name", witness["name"],
-    )  # fmt: skip
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert f"cosigned by {witness['name']}" in done.stdout
+    notes = listed.stdout.split()
+    # One log per worker process (the gateway role's default: one per core of the node).
+    assert len(notes) == gateway["audit_workers"], notes
+    for path in notes:
+        note = on_node(witness["host"], "cat", path).stdout
+        origin = note.split("\n", 1)[0]
+        name = origin.removeprefix(gateway["audit_origin"]).lstrip("/")
+        saved = STATE / "deploy" / "cosigned.note"
+        saved.write_text(note)
+        pubkey = member_pubkey(STATE / "nodes" / "gateway" / "audit-signing.key.pub", name)
+        done = _sovstack(
+            "audit", "verify-cosigned", str(saved), "--pubkey", str(pubkey),
+            "--witness-pubkey", witness["public_key"], "--witness-name", witness["name"],
+        )  # fmt: skip
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert f"cosigned by {witness['name']}" in done.stdout
 
 
 def test_prometheus_has_every_target_up(deployed: dict[str, Any]) -> None:

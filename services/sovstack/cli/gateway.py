@@ -56,7 +56,13 @@ def gateway(config_file: Path | None) -> None:
     except FileNotFoundError as exc:
         raise click.ClickException(str(exc)) from exc
 
+    from sovstack.gateway.workers import check_layout
+
     count = settings.worker_count()
+    try:
+        check_layout(settings, count)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
     if count > 1:
         _supervise(settings, count)
         return

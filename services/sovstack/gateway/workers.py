@@ -57,10 +57,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sovstack.audit.keys import generate_signing_key
-from sovstack.audit.logset import member_key, member_origin, worker_name
+from sovstack.audit.logset import WORKER_PREFIX, member_key, member_origin, worker_name
 from sovstack.gateway.config import Settings
 
-__all__ = ["MULTIPROC_ENV", "Supervisor", "ensure_worker_keys", "worker_settings"]
+__all__ = ["MULTIPROC_ENV", "Supervisor", "check_layout", "ensure_worker_keys", "worker_settings"]
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 _SIGNALS = (signal.SIGCHLD, signal.SIGHUP, signal.SIGTERM, signal.SIGINT)
@@ -86,6 +86,31 @@ def worker_settings(settings: Settings, index: int, count: int) -> Settings:
             "max_concurrent_requests": max(1, settings.max_concurrent_requests // count),
         }
     )
+
+
+def check_layout(settings: Settings, count: int) -> None:
+    """Refuse an ``audit_dir`` written with another number of processes (a ValueError, said).
+
+    One process writes its log in ``audit_dir`` itself, workers in its
+    ``worker-<i>`` folders; a folder with both is not one site's log set
+    (``sovstack audit`` refuses it), so a gateway switching between the two
+    needs a new ``audit_dir`` (keep the old one for the auditors).
+    """
+    directory = settings.audit_dir
+    if not directory.is_dir():
+        return
+    workers = [p.name for p in directory.glob(f"{WORKER_PREFIX}*") if p.is_dir()]
+    own_log = any(directory.glob("entries-*.jsonl")) or (directory / "checkpoints").exists()
+    if count > 1 and own_log:
+        raise ValueError(
+            f"{directory} holds the audit log of a one-process gateway; with workers: {count} "
+            "give audit_dir a new folder (keep this one for the auditors) or set workers: 1"
+        )
+    if count == 1 and workers:
+        raise ValueError(
+            f"{directory} holds worker logs ({', '.join(sorted(workers))}); with one process "
+            "give audit_dir a new folder (keep this one for the auditors) or set workers"
+        )
 
 
 def ensure_worker_keys(settings: Settings, count: int) -> list[Path]:

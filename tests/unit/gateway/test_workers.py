@@ -21,7 +21,7 @@ from pydantic import ValidationError
 from sovstack.audit import AuditLog, build_record
 from sovstack.audit.keys import load_public_key
 from sovstack.gateway.siblings import SiblingLogs
-from sovstack.gateway.workers import ensure_worker_keys, worker_settings
+from sovstack.gateway.workers import check_layout, ensure_worker_keys, worker_settings
 from tests.unit.gateway.test_config import _settings
 
 
@@ -92,3 +92,17 @@ def test_a_siblings_records_are_counted_once_each_as_they_become_durable(tmp_pat
         assert anyio.run(follower.catch_up) == 5
     assert len(list(sibling.glob("entries-*"))) > 1
     assert seen == [f"r{n}" for n in range(8)]
+
+
+@pytest.mark.parametrize(("written", "count"), [("entries-00000000000000000000.jsonl", 2),
+                                                 ("worker-0/", 1)])  # fmt: skip
+def test_an_audit_folder_of_another_number_of_processes_is_refused(
+    tmp_path: Path, written: str, count: int
+) -> None:
+    """A folder holding a log and worker logs would not be one site's log set."""
+    target = tmp_path / written
+    target.mkdir() if written.endswith("/") else target.write_text("")
+    site = _settings(audit_dir=str(tmp_path))
+    with pytest.raises(ValueError, match="give audit_dir a new folder"):
+        check_layout(site, count)
+    check_layout(site, 2 if count == 1 else 1)  # the layout it was written with is fine
