@@ -11,6 +11,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from sovstack.audit import AuditLog, Decision, build_record, generate_signing_key, load_signing_key
+from sovstack.audit.logset import member_key, member_origin, worker_name
 
 ORIGIN = "plant-a.example/gateway-1"
 T0 = datetime(2026, 1, 15, 8, 0, tzinfo=UTC)
@@ -83,3 +84,50 @@ def make_log(tmp_path: Path, signing_key: Ed25519PrivateKey) -> LogMaker:
         return directory
 
     return make
+
+
+def write_site(
+    directory: Path, key: Path, records: list[list[dict[str, Any]]], origin: str = ORIGIN
+) -> list[Path]:
+    """A gateway's folder of worker logs: ``worker-<i>`` holds ``records[i]``.
+
+    Each worker log has its own new signing key, made as ``audit keygen --out
+    <key>.worker-<i>`` makes it (with its ``.pub`` beside), and its own origin
+    ``<origin>/worker-<i>``; a checkpoint is published on close.
+    """
+    folders = []
+    for i, batch in enumerate(records):
+        name = worker_name(i)
+        generate_signing_key(member_key(key, name))
+        folder = directory / name
+        signing = load_signing_key(member_key(key, name))
+        with AuditLog.open(folder, signing, member_origin(origin, name), 3600) as log:
+            for record in batch:
+                log.append_sync(record)
+        folders.append(folder)
+    return folders
+
+
+@pytest.fixture
+def worker_site(tmp_path: Path) -> tuple[Path, Path]:
+    """A site's audit folder of three worker logs; records 0..8 dealt round the workers.
+
+    Record ``j`` (at T0 + j minutes) is entry ``j // 3`` of ``worker-<j % 3>``.
+    Returns the folder and the ``--pubkey`` to give: ``audit.key.pub``, which
+    does not exist (each worker log has its own ``audit.key.worker-<i>.pub``).
+    """
+    key = tmp_path / "site-keys" / "audit.key"
+    key.parent.mkdir()
+    records = [[make_record(j) for j in range(9) if j % 3 == i] for i in range(3)]
+    write_site(tmp_path / "audit", key, records)
+    return tmp_path / "audit", key.with_name("audit.key.pub")
+
+
+def append_to_worker(directory: Path, pub: Path, worker: int, *numbers: int) -> None:
+    """Append records ``numbers`` to the worker log ``worker`` of a site whose key is ``pub``."""
+    name = worker_name(worker)
+    key = member_key(pub.with_name(pub.name.removesuffix(".pub")), name)
+    origin = member_origin(ORIGIN, name)
+    with AuditLog.open(directory / name, load_signing_key(key), origin, 3600) as log:
+        for j in numbers:
+            log.append_sync(make_record(j))
