@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
@@ -24,12 +25,22 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sovstack.audit.checkpoint import Checkpoint, open_checkpoint, split_notes
 from sovstack.audit.entries import decode_entry
 from sovstack.audit.errors import ProofError, RecordError, VerificationError
+from sovstack.audit.logset import Member
 from sovstack.audit.proofs import inclusion_proof, verify_inclusion
 from sovstack.audit.recovery import CHECKPOINTS_FILE, require_log
 from sovstack.audit.rfc6962 import leaf_hash
 from sovstack.audit.segments import Scanner
+from sovstack.audit.site import Site
 
-__all__ = ["BUNDLE_FORMAT", "latest_note", "prove_request", "verify_bundle"]
+__all__ = [
+    "BUNDLE_FORMAT",
+    "Proved",
+    "holds_request",
+    "latest_note",
+    "prove_in_site",
+    "prove_request",
+    "verify_bundle",
+]
 
 BUNDLE_FORMAT: Final = "sovstack-audit-inclusion/v1"
 
@@ -55,14 +66,14 @@ def prove_request(
     cover yet (they will be in the next one).
     """
     checkpoint = open_checkpoint(note, public_key)
-    needle = b'"request_id":' + json.dumps(request_id, ensure_ascii=False).encode()
+    needle = _needle(request_id)
     leaves: list[bytes] = []
     found: list[tuple[int, bytes]] = []
     later: list[int] = []
     scanner = Scanner(directory)
     for index, data, leaf in scanner:
         leaves.append(leaf)
-        if needle in data and decode_entry(data)[2].get("request_id") == request_id:
+        if _is_of(data, needle, request_id):
             if index < checkpoint.size:
                 found.append((index, data))
             else:
@@ -87,6 +98,62 @@ def prove_request(
             }
         )
     return bundles, later
+
+
+@dataclass(frozen=True)
+class Proved:
+    """The bundles of a request's records in one log of a site, and those not covered yet.
+
+    ``pubkey`` is the public key file that verifies them (the member's own).
+    """
+
+    member: Member
+    pubkey: Path
+    bundles: list[dict[str, Any]]
+    later: list[int]
+
+
+def prove_in_site(site: Site, request_id: str, note: str | None = None) -> list[Proved]:
+    """Bundles for the records of ``request_id`` in the log of ``site`` that holds them.
+
+    With ``note``: in the log the checkpoint is of (:meth:`Site.member_of`),
+    against it. Without: against each log's latest checkpoint, in one log
+    as it is, and in a set in every member that holds a record of the
+    request (a request is served by one worker, so that is one member; an
+    id found in several logs is proved in each). An empty list or empty
+    bundles mean no covered record; the caller says so.
+    """
+    if note is not None:
+        member, _ = site.member_of(note)
+        chosen = [member]
+    elif site.is_set:
+        chosen = [m for m in site.members if holds_request(m.directory, request_id)]
+    else:
+        chosen = list(site.members)
+    proved = []
+    for member, pubkey, key in zip(site.members, site.pubkeys, site.keys, strict=True):
+        if member not in chosen:
+            continue
+        with site.naming(member):
+            against = latest_note(member.directory) if note is None else note
+            bundles, later = prove_request(member.directory, request_id, against, key)
+        proved.append(Proved(member, pubkey, bundles, later))
+    return proved
+
+
+def _needle(request_id: str) -> bytes:
+    return b'"request_id":' + json.dumps(request_id, ensure_ascii=False).encode()
+
+
+def _is_of(data: bytes, needle: bytes, request_id: str) -> bool:
+    """Whether entry ``data`` is a record of ``request_id`` (the byte search skips most)."""
+    return needle in data and decode_entry(data)[2].get("request_id") == request_id
+
+
+def holds_request(directory: Path, request_id: str) -> bool:
+    """Whether the log in ``directory`` holds a readable record of ``request_id``."""
+    needle = _needle(request_id)
+    return any(_is_of(data, needle, request_id) for _, data, _ in Scanner(directory))
 
 
 def verify_bundle(

@@ -12,6 +12,7 @@ root and the consistency proof the entries yield between them.
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,13 +20,15 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from sovstack.audit.checkpoint import Checkpoint, open_checkpoint, split_notes
 from sovstack.audit.errors import CheckpointError, ProofError, VerificationError
+from sovstack.audit.logset import Member
 from sovstack.audit.proofs import consistency_proof, verify_consistency
 from sovstack.audit.recovery import CHECKPOINTS_FILE, require_log
 from sovstack.audit.rfc6962 import EMPTY_ROOT
 from sovstack.audit.segments import Break, Scanner
+from sovstack.audit.site import Site
 from sovstack.audit.tree import Frontier
 
-__all__ = ["Report", "read_checkpoints", "verify_log"]
+__all__ = ["Report", "read_checkpoints", "verify_log", "verify_site"]
 
 Signed = tuple[str, Checkpoint]
 
@@ -179,6 +182,36 @@ def verify_log(
             evidence={"checkpoint": missing[0]},
         )
     return Report(frontier.size, len(signed), signed[-1][1], leaves, warnings)
+
+
+def verify_site(
+    site: Site,
+    show: Callable[[Member, Report], None],
+    failed: Callable[[VerificationError], None],
+    *,
+    origin: str | None = None,
+    note: str | None = None,
+    check_records: bool = False,
+) -> None:
+    """:func:`verify_log` on every log of ``site``, as :meth:`Site.check_all` runs a check.
+
+    ``origin`` is the site's (each worker log's is ``member_origin``);
+    ``note`` is a checkpoint kept elsewhere, trusted for the log it is of
+    (:meth:`Site.kept`) once its signature is checked, which happens first.
+    """
+    kept = site.kept(note, origin) if note is not None else None
+
+    def check(member: Member, key: Ed25519PublicKey) -> Report:
+        trusted = kept[1] if kept is not None and kept[0] == member else None
+        return verify_log(
+            member.directory,
+            key,
+            origin=site.origin_of(member, origin),
+            trusted=trusted,
+            check_records=check_records,
+        )
+
+    site.check_all(check, show, failed)
 
 
 def _root_mismatch(

@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,11 +28,20 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from sovstack.audit.checkpoint import Checkpoint, open_checkpoint
 from sovstack.audit.cosignature import cosign
 from sovstack.audit.errors import CheckpointError, ProofError, VerificationError
+from sovstack.audit.logset import Member
 from sovstack.audit.proofs import consistency_proof, verify_consistency
+from sovstack.audit.site import Site
 from sovstack.audit.verify import read_checkpoints, verify_log
 from sovstack.core.keyfiles import fsync_directory, write_all
 
-__all__ = ["Accepted", "accepted_checkpoint", "cosigned_path", "store_cosigned", "witness"]
+__all__ = [
+    "Accepted",
+    "accepted_checkpoint",
+    "cosigned_path",
+    "store_cosigned",
+    "witness",
+    "witness_site",
+]
 
 
 @dataclass(frozen=True)
@@ -102,6 +112,26 @@ def witness(
             ) from exc
     _store(state_dir, latest.origin, latest_note)
     return Accepted(previous[1] if previous else None, latest, latest_note)
+
+
+def witness_site(
+    site: Site,
+    state_dir: Path,
+    show: Callable[[Member, Accepted], None],
+    failed: Callable[[VerificationError], None],
+    origin: str | None = None,
+) -> None:
+    """:func:`witness` each log of ``site`` (a copy of a site's audit folder), in order.
+
+    Each worker log is witnessed with its own key, under its own origin (the
+    state is kept per origin), as :meth:`Site.check_all` runs a check: what
+    one log accepts is recorded even when another is refused.
+    """
+
+    def check(member: Member, key: Ed25519PublicKey) -> Accepted:
+        return witness(member.directory, key, state_dir, site.origin_of(member, origin))
+
+    site.check_all(check, show, failed)
 
 
 def store_cosigned(state_dir: Path, accepted: Accepted, key: Ed25519PrivateKey, name: str) -> Path:

@@ -26,13 +26,14 @@ from sovstack.audit import (
 from sovstack.audit.checkpoint import open_checkpoint
 from sovstack.audit.cosignature import verify_cosignature
 from sovstack.audit.export import Filters, export_lines, follow, parse_time
-from sovstack.audit.inclusion import latest_note, prove_request, verify_bundle
+from sovstack.audit.inclusion import prove_in_site, verify_bundle
 from sovstack.audit.jsonlines import dump_line, split_lines
 from sovstack.audit.keys import load_signing_key
-from sovstack.audit.verify import verify_log
-from sovstack.audit.witness import store_cosigned
-from sovstack.audit.witness import witness as witness_copy
-from sovstack.cli._errors import UsageProblem, reader_may_leave
+from sovstack.audit.logset import Member
+from sovstack.audit.site import Site
+from sovstack.audit.verify import Report, verify_site
+from sovstack.audit.witness import Accepted, store_cosigned, witness_site
+from sovstack.cli._errors import UsageProblem, print_failure, reader_may_leave
 from sovstack.cli._errors import verifying as _guard
 from sovstack.cli._lazy import LazyGroup
 
@@ -46,6 +47,14 @@ _pubkey = click.option(
     required=True,
     type=click.Path(dir_okay=False, path_type=Path),
     help="The log's Ed25519 public key (the .pub that 'audit keygen' wrote).",
+)
+# For the commands given a log folder, which may be a folder of worker logs.
+_site_pubkey = click.option(
+    "--pubkey",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The log's Ed25519 public key (the .pub that 'audit keygen' wrote); for a folder of"
+    " worker logs, worker-<i>'s is <key>.worker-<i>.pub beside it.",
 )
 _origin = click.option("--origin", default=None, help="Require checkpoints of this log origin.")
 
@@ -83,7 +92,7 @@ def keygen(out: Path, site_key: bool, key_id: str | None) -> None:
 
 @audit.command()
 @_log_dir
-@_pubkey
+@_site_pubkey
 @_origin
 @click.option(
     "--checkpoint",
@@ -105,29 +114,38 @@ def verify(
     Checks each checkpoint's signature, that each is consistent with the
     next, and that the entries hash to each signed root. On failure prints
     the first bad index and the evidence.
+
+    DIRECTORY may be a folder of worker logs (worker-0/, worker-1/, ...):
+    each is verified with its own key (PUBKEY's <key>.worker-<i>.pub) and,
+    with --origin, origin (ORIGIN/worker-<i>); a line per log says which.
+    One that fails does not stop the others; the command then exits 1.
+    --checkpoint applies to the worker log whose origin it names; one that
+    names no worker log of the folder is refused (exit 1).
     """
-    key = load_public_key(pubkey)
-    trusted = None
-    if checkpoint_file is not None:
-        note = checkpoint_file.read_text(encoding="utf-8")
-        trusted = (note, open_checkpoint(note, key, origin))
-    report = verify_log(directory, key, origin=origin, trusted=trusted,
-                        check_records=check_records)  # fmt: skip
-    for warning in report.warnings:
-        click.echo(f"warning: {warning}", err=True)
-    latest = report.latest
-    assert latest is not None  # noqa: S101 (verify_log refuses a log without checkpoints)
-    click.echo(
-        f"verified: {report.entries} entries, {report.checkpoints} checkpoints;"
-        f" latest checkpoint {latest.origin} size {latest.size} root {latest.root.hex()}"
-    )
-    if report.uncovered:
-        click.echo(f"{report.uncovered} entries after the latest checkpoint (not yet published)")
+    site = Site.open(directory, pubkey)
+    note = checkpoint_file.read_text(encoding="utf-8") if checkpoint_file else None
+
+    def show(member: Member, report: Report) -> None:
+        where = site.prefix(member)
+        for warning in report.warnings:
+            click.echo(f"warning: {where}{warning}", err=True)
+        latest = report.latest
+        assert latest is not None  # noqa: S101 (verify_log refuses a log without checkpoints)
+        click.echo(
+            f"verified: {where}{report.entries} entries, {report.checkpoints} checkpoints;"
+            f" latest checkpoint {latest.origin} size {latest.size} root {latest.root.hex()}"
+        )
+        if report.uncovered:
+            click.echo(
+                f"{where}{report.uncovered} entries after the latest checkpoint (not yet published)"
+            )
+
+    verify_site(site, show, print_failure, origin=origin, note=note, check_records=check_records)
 
 
 @audit.command()
 @_log_dir
-@_pubkey
+@_site_pubkey
 @click.option("--request-id", required=True, help="The request whose records to prove.")
 @click.option(
     "--checkpoint",
@@ -137,21 +155,32 @@ def verify(
 )
 @_guard
 def prove(directory: Path, pubkey: Path, request_id: str, checkpoint_file: Path | None) -> None:
-    """Print an inclusion proof (JSON, one line per record) for a request id."""
-    key = load_public_key(pubkey)
-    if checkpoint_file is not None:
-        note = checkpoint_file.read_text(encoding="utf-8")
-    else:
-        note = latest_note(directory)
-    bundles, later = prove_request(directory, request_id, note, key)
-    for bundle in bundles:
-        click.echo(dump_line(bundle))
-    if later:
-        click.echo(
-            f"entries {later} of {request_id!r} are not covered by that checkpoint yet", err=True
+    """Print an inclusion proof (JSON, one line per record) for a request id.
+
+    In a folder of worker logs, the proof is made in the worker log that
+    holds the request (or that --checkpoint is of), against its origin: check
+    it with that log's key, which a line on standard error names.
+    """
+    site = Site.open(directory, pubkey)
+    note = checkpoint_file.read_text(encoding="utf-8") if checkpoint_file else None
+    proved = prove_in_site(site, request_id, note)
+    for found in proved:
+        for bundle in found.bundles:
+            click.echo(dump_line(bundle))
+        where = site.prefix(found.member)
+        if found.later:
+            click.echo(
+                f"{where}entries {found.later} of {request_id!r} are not covered by that"
+                " checkpoint yet",
+                err=True,
+            )
+        if site.is_set and found.bundles:
+            click.echo(f"{where}proved; check with --pubkey {found.pubkey}", err=True)
+    if not any(found.bundles for found in proved):
+        raise VerificationError(
+            f"no record of request {request_id!r} is covered by the checkpoint"
+            + (f" of any log in {directory}" if site.is_set else "")
         )
-    if not bundles:
-        raise VerificationError(f"no record of request {request_id!r} is covered by the checkpoint")
 
 
 @audit.command(name="verify-proof")
@@ -217,7 +246,11 @@ def export(
     site_keys: tuple[Path, ...],
     output: Path | None,
 ) -> None:
-    """Write records as JSON lines ({"index", "record"}), filtered; does not verify."""
+    """Write records as JSON lines ({"index", "record"}), filtered; does not verify.
+
+    From a folder of worker logs, the logs' records are merged by time and
+    each line also says which log it is from ("log": "worker-<i>").
+    """
     filters = Filters(
         since=parse_time(since) if since else None,
         until=parse_time(until) if until else None,
@@ -250,7 +283,11 @@ def export(
 )
 @_guard
 def tail(directory: Path, last: int, follow_new: bool) -> None:
-    """Print the last records, then follow new ones as they become durable (Ctrl-C stops)."""
+    """Print the last records, then follow new ones as they become durable (Ctrl-C stops).
+
+    From a folder of worker logs: the last records of them all, by time, then
+    the new records of each; each line also says which log it is from.
+    """
     rounds = None if follow_new else iter([True])
 
     def keep_going() -> bool:
@@ -263,7 +300,7 @@ def tail(directory: Path, last: int, follow_new: bool) -> None:
 
 @audit.command()
 @_log_dir
-@_pubkey
+@_site_pubkey
 @_origin
 @click.option(
     "--state",
@@ -288,19 +325,27 @@ def witness(
     cosign_key: Path | None,
     cosign_name: str | None,
 ) -> None:
-    """Accept a copy of a log only if it consistently extends the last accepted one."""
+    """Accept a copy of a log only if it consistently extends the last accepted one.
+
+    A folder of worker logs is witnessed log by log, each with its own key
+    and state: an 'accepted:' line for each log accepted (and cosigned),
+    the evidence for each one refused, and then exit 1 if any was.
+    """
     if (cosign_key is None) != (cosign_name is None):
         raise UsageProblem("--cosign-key and --cosign-name go together")
     key = load_signing_key(cosign_key) if cosign_key else None  # a bad key fails before work
-    accepted = witness_copy(directory, load_public_key(pubkey), state_dir, origin)
-    before = f"size {accepted.previous.size}" if accepted.previous else "nothing (first copy)"
-    click.echo(
-        f"accepted: {accepted.latest.origin} size {accepted.latest.size}"
-        f" root {accepted.latest.root.hex()} (previously {before})"
-    )
-    if key is not None and cosign_name is not None:
-        path = store_cosigned(state_dir, accepted, key, cosign_name)
-        click.echo(f"cosigned as {cosign_name}: {path}")
+
+    def show(_: Member, accepted: Accepted) -> None:
+        before = f"size {accepted.previous.size}" if accepted.previous else "nothing (first copy)"
+        click.echo(
+            f"accepted: {accepted.latest.origin} size {accepted.latest.size}"
+            f" root {accepted.latest.root.hex()} (previously {before})"
+        )
+        if key is not None and cosign_name is not None:
+            path = store_cosigned(state_dir, accepted, key, cosign_name)
+            click.echo(f"cosigned as {cosign_name}: {path}")
+
+    witness_site(Site.open(directory, pubkey), state_dir, show, print_failure, origin)
 
 
 @audit.command("verify-cosigned")
