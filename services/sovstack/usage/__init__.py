@@ -4,7 +4,8 @@ The phases, each in its own module:
 
 * **read** (:mod:`.source`) — verify each log offline, then read exactly the
   records its latest signed checkpoint covers (entries after it are not yet
-  published and are left out, so a report can always be re-derived);
+  published and are left out, so a report can always be re-derived); a
+  folder of worker logs (:func:`read_site`) gives one log per worker;
 * **aggregate** (:mod:`.aggregate`) — per group of client, model, site and/or
   day: requests accepted, how they ended, tokens, GPU-seconds and joules,
   with the requests whose value is unknown counted beside each sum;
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 from sovstack.usage.aggregate import DIMENSIONS, Group, Report, aggregate, parse_by
 from sovstack.usage.errors import ReportError
-from sovstack.usage.source import Covered, read_covered
+from sovstack.usage.source import Covered, read_covered, read_site
 
 __all__ = [
     "DIMENSIONS",
@@ -31,4 +32,5 @@ __all__ = [
     "aggregate",
     "parse_by",
     "read_covered",
+    "read_site",
 ]

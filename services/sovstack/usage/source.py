@@ -22,10 +22,11 @@ from sovstack.audit.checkpoint import Checkpoint
 from sovstack.audit.entries import decode_entry
 from sovstack.audit.errors import VerificationError
 from sovstack.audit.segments import Scanner
+from sovstack.audit.site import Site
 from sovstack.audit.tree import Frontier
 from sovstack.audit.verify import verify_log
 
-__all__ = ["Covered", "read_covered"]
+__all__ = ["Covered", "read_covered", "read_site"]
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,25 @@ def read_covered(
     return Covered(
         directory, checkpoint, _records(directory, checkpoint), report.uncovered, report.warnings
     )
+
+
+def read_site(directory: Path, pubkey: Path, origin: str | None = None) -> list[Covered]:
+    """:func:`read_covered` for every log of a site's audit folder, in order.
+
+    ``directory`` is one log or a folder of worker logs
+    (:mod:`sovstack.audit.logset`): each worker log is verified with its
+    own key (``member_pubkey(pubkey, name)``) and, when ``origin`` is given,
+    its own origin, and its usage is counted once, as a log of its own. The
+    first log that does not verify stops the report: its
+    :class:`VerificationError` names it. A missing key file is a
+    :class:`KeyFileError`, raised before any log is read.
+    """
+    site = Site.open(directory, pubkey)
+    logs = []
+    for member, key in zip(site.members, site.keys, strict=True):
+        with site.naming(member):
+            logs.append(read_covered(member.directory, key, site.origin_of(member, origin)))
+    return logs
 
 
 def _records(directory: Path, checkpoint: Checkpoint) -> Iterator[dict[str, Any]]:
