@@ -10,9 +10,8 @@ from pathlib import Path
 
 import click
 
-from sovstack.audit import load_public_key
 from sovstack.cli._errors import friendly, verifying
-from sovstack.usage import DIMENSIONS, ReportError, aggregate, parse_by, read_covered
+from sovstack.usage import DIMENSIONS, ReportError, aggregate, parse_by, read_site
 from sovstack.usage.formats import FORMATS, render
 
 __all__ = ["usage"]
@@ -91,8 +90,8 @@ def report(
             f"give --pubkey once for all logs or once per AUDIT_DIR ({len(directories)}),"
             f" not {len(pubkeys)} times"
         )
-    keys = [load_public_key(p) for p in pubkeys] * (len(directories) if len(pubkeys) == 1 else 1)
-    logs = [read_covered(d, k) for d, k in zip(directories, keys, strict=True)]
+    keys = list(pubkeys) * (len(directories) if len(pubkeys) == 1 else 1)
+    logs = [log for d, key in zip(directories, keys, strict=True) for log in read_site(d, key)]
     result = aggregate(logs, dimensions)
     for warning in result.warnings:
         click.echo(f"warning: {warning}", err=True)

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from sovstack.audit import KeyFileError, VerificationError
 from sovstack.audit.logset import member_pubkey
 from sovstack.audit.segments import list_segments
+from sovstack.cli import cli
 from sovstack.usage import aggregate, read_site
 from tests.unit.audit.conftest import write_site
 from tests.unit.usage.conftest import ORIGIN, request
@@ -54,3 +57,17 @@ def test_a_missing_worker_key_is_refused_before_any_log_is_read(site: tuple[Path
     member_pubkey(pub, "worker-2").unlink()
     with pytest.raises(KeyFileError, match=r"audit\.key\.worker-2\.pub does not exist"):
         read_site(directory, pub)
+
+
+def test_usage_report_takes_the_folder_of_worker_logs(
+    site: tuple[Path, Path], tmp_path: Path
+) -> None:
+    directory, pub = site
+    out = tmp_path / "usage.json"
+    result = CliRunner().invoke(
+        cli, ["usage", "report", str(directory), "--pubkey", str(pub), "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    doc = json.loads(out.read_text())
+    assert [c["origin"] for c in doc["checkpoints"]] == [f"{ORIGIN}/worker-{i}" for i in range(3)]
+    assert doc["total"]["requests"] == 4
