@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +34,8 @@ from sovstack.audit.proofs import consistency_proof, verify_consistency
 from sovstack.audit.site import Site
 from sovstack.audit.verify import read_checkpoints, verify_log
 from sovstack.core.keyfiles import fsync_directory, write_all
+
+_WORKER_ORIGIN = re.compile(r"/worker-(0|[1-9][0-9]{0,2})$")
 
 __all__ = [
     "Accepted",
@@ -125,13 +128,47 @@ def witness_site(
 
     Each worker log is witnessed with its own key, under its own origin (the
     state is kept per origin), as :meth:`Site.check_all` runs a check: what
-    one log accepts is recorded even when another is refused.
+    one log accepts is recorded even when another is refused. A worker log of
+    the same gateway that the witness accepted before and the copy no longer
+    holds fails too (a removed log would otherwise go unseen): it is sent to
+    ``failed`` and a :class:`VerificationError` naming each is raised.
     """
+    accepted: list[str] = []
 
     def check(member: Member, key: Ed25519PublicKey) -> Accepted:
         return witness(member.directory, key, state_dir, site.origin_of(member, origin))
 
-    site.check_all(check, show, failed)
+    def shown(member: Member, result: Accepted) -> None:
+        accepted.append(result.latest.origin)
+        show(member, result)
+
+    refused: VerificationError | None = None
+    try:
+        site.check_all(check, shown, failed)
+    except VerificationError as exc:
+        refused = exc
+    gone = _missing_workers(state_dir, accepted, {m.name for m in site.members})
+    for lost in gone:
+        failed(VerificationError(f"{lost}: accepted before, missing from {site.directory}"))
+    if gone:
+        raise VerificationError(
+            f"{len(gone)} worker log(s) accepted before are missing from {site.directory}:"
+            f" {', '.join(gone)}"
+        )
+    if refused is not None:
+        raise refused
+
+
+def _missing_workers(state_dir: Path, accepted: list[str], present: set[str]) -> list[str]:
+    """Origins ``<gateway>/worker-<i>`` in the state whose gateway is accepted, log not present."""
+    gateways = {o.rpartition("/")[0] for o in accepted if _WORKER_ORIGIN.search(o)}
+    gone = []
+    for path in sorted(state_dir.glob("*.checkpoint")):
+        kept = path.read_text(encoding="utf-8").split("\n", 1)[0]
+        gateway, _, name = kept.rpartition("/")
+        if gateway in gateways and _WORKER_ORIGIN.search(kept) and name not in present:
+            gone.append(kept)
+    return gone
 
 
 def store_cosigned(state_dir: Path, accepted: Accepted, key: Ed25519PrivateKey, name: str) -> Path:

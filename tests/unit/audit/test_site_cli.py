@@ -238,3 +238,17 @@ def test_the_witness_accepts_each_worker_log_and_refuses_only_the_rewritten_one(
     worker_1 = load_public_key(member_pubkey(pub, "worker-1"))
     kept = accepted_checkpoint(state, worker_1, f"{ORIGIN}/worker-1")
     assert kept is not None and kept[1].size == 3
+
+
+def test_the_witness_refuses_a_copy_without_a_worker_log_it_accepted_before(
+    worker_site: tuple[Path, Path], tmp_path: Path
+) -> None:
+    directory, pub = worker_site
+    state = tmp_path / "witness-state"
+    assert run("witness", directory, "--pubkey", pub, "--state", state).exit_code == 0
+    shutil.rmtree(directory / "worker-1")  # a whole worker log removed from the gateway
+    again = run("witness", directory, "--pubkey", pub, "--state", state)
+    assert again.exit_code == 1, again.output
+    assert f"accepted: {ORIGIN}/worker-0 size 3 root " in again.output
+    assert f"{ORIGIN}/worker-1: accepted before, missing from {directory}" in again.output
+    assert again.output.rstrip().endswith(f": {ORIGIN}/worker-1")
