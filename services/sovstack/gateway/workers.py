@@ -53,7 +53,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from sovstack.audit.keys import generate_signing_key
@@ -176,7 +176,6 @@ class _Worker:
     failures: int = 0  # deaths before ready in a row (the restart backoff)
     restart_at: float | None = None
     stopping: bool = False
-    settings: Settings | None = field(default=None, repr=False)
 
 
 class Supervisor:
@@ -208,6 +207,9 @@ class Supervisor:
                 if info is not None and info.si_signo in (signal.SIGTERM, signal.SIGINT):
                     self._stop_all()
                     return 0
+                for worker in self.workers.values():
+                    if worker.pid and not worker.ready:  # a restarted one: is it up yet?
+                        self._poll_ready(worker)
                 self._reap()
                 if info is not None and info.si_signo == signal.SIGHUP:
                     self._roll()
@@ -235,7 +237,7 @@ class Supervisor:
         os.set_blocking(read_fd, False)
         previous = self.workers.get(index)
         self.workers[index] = _Worker(
-            index, pid, read_fd, failures=previous.failures if previous else 0, settings=settings
+            index, pid, read_fd, failures=previous.failures if previous else 0
         )
         _log.info("worker %d started (pid %d)", index, pid)
 
