@@ -4,7 +4,7 @@ Each gateway here is ``sovstack gateway`` with ``workers: 2``: a supervisor
 and two worker processes sharing its listener, each with its own audit log.
 What a user relies on is checked from outside: each worker's log verifies
 with ``sovstack audit verify`` on the folder; a client's in-flight and rate
-budgets hold however its connections land; quotas hold across workers; a
+budgets are the whole gateway's, however its connections land; quotas hold across workers; a
 killed worker is restarted and its open request closed while the other's
 records stay; SIGHUP applies new settings without cutting a stream in
 flight; ``/metrics`` counts every worker's requests.
@@ -140,7 +140,7 @@ def test_each_worker_keeps_its_own_log_and_the_folder_verifies(
 def test_a_clients_in_flight_budget_holds_across_workers(
     start: Callable[..., Any], keycloak_server: KeycloakServed
 ) -> None:
-    """8 slow bodies of one client over 8 connections: 4 admitted in all, whatever the spread."""
+    """8 slow bodies of one client over 8 connections: its 4, wherever each lands."""
     with start(max_in_flight_per_client=4) as gateway:
         head = _head(
             "POST", "/v1/chat/completions",
@@ -156,19 +156,17 @@ def test_a_clients_in_flight_budget_holds_across_workers(
             conn.close()
     statuses = sorted(_status(a) for a in answers)
     # Admitted ones wait on their body until it times out (408); the rest are refused at once.
-    assert statuses.count(429) >= 4, statuses
-    assert statuses.count(408) <= 4, statuses
-    assert set(statuses) <= {408, 429}, statuses
+    assert statuses == [408] * 4 + [429] * 4
 
 
 def test_a_clients_rate_budget_holds_across_workers(
     start: Callable[..., Any], keycloak_server: KeycloakServed
 ) -> None:
-    """A burst of 2 for the gateway: 8 requests at once get at most 2 through."""
+    """A burst of 2 for the gateway: 8 requests at once get 2 through, wherever each lands."""
     with start(rate_limit_per_client=0.1, rate_limit_burst=2) as gateway:
         answers = _chats(gateway, keycloak_server.token("line-monitor"), 8)
     codes = sorted(r.status_code for r in answers)
-    assert codes.count(429) >= 6, codes
+    assert codes == [200] * 2 + [429] * 6, codes
     assert all(r.json()["error"]["code"] == "rate_limited" for r in answers if r.status_code == 429)
 
 

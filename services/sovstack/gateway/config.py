@@ -152,8 +152,9 @@ class Settings(BaseSettings):
     server_timing: bool = False
 
     # --- processes (gateway/workers.py): worker processes sharing the listeners, each
-    # with its own audit log and a share of every budget; unset: one per core (capped
-    # at 64 and at the smallest per-client budget). 1: one process, no supervisor.
+    # with its own audit log; each client's budgets are shared by all of them, the
+    # in-flight limit divided; unset: one per core (at most 64 and
+    # max_concurrent_requests). 1: one process, no supervisor.
     workers: int | None = Field(default=None, ge=1, le=MAX_WORKERS)
 
     log_level: Literal["debug", "info", "warning", "error"] = "info"
@@ -221,16 +222,13 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
-    def _budgets_divide(self) -> Settings:
-        # Each worker gets a share of each budget, rounded down: a budget smaller
-        # than the workers would be exceeded by the shares' floor of 1.
-        if self.workers is not None and self.workers > 1:
-            for name in ("rate_limit_burst", "max_in_flight_per_client"):
-                if getattr(self, name) < self.workers:
-                    raise ValueError(
-                        f"{name} ({getattr(self, name)}) is divided among the workers and "
-                        f"cannot be less than workers ({self.workers})"
-                    )
+    def _workers_share_the_limit(self) -> Settings:
+        # The gateway's own in-flight limit is divided among the workers (rounding down).
+        if self.workers is not None and self.workers > self.max_concurrent_requests:
+            raise ValueError(
+                f"max_concurrent_requests ({self.max_concurrent_requests}) is divided among "
+                f"the workers and cannot be less than workers ({self.workers})"
+            )
         return self
 
     def worker_count(self) -> int:
@@ -238,7 +236,7 @@ class Settings(BaseSettings):
         if self.workers is not None:
             return self.workers
         cores = len(os.sched_getaffinity(0))
-        return max(1, min(cores, MAX_WORKERS, self.rate_limit_burst, self.max_in_flight_per_client))
+        return max(1, min(cores, MAX_WORKERS, self.max_concurrent_requests))
 
     @field_validator("vllm_extensions")
     @classmethod

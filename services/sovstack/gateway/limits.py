@@ -31,7 +31,10 @@ from sovstack.gateway.errors import (
     Unavailable,
 )
 
-__all__ = ["ClientSlots", "LimitsMiddleware", "RateLimiter", "client_source", "send_error"]
+__all__ = [
+    "ClientSlots", "LimitsMiddleware", "RateLimiter", "client_source", "over_rate", "send_error",
+    "spend",
+]  # fmt: skip
 
 _UNLIMITED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 _SLOT = "sovstack.client_slot"  # scope["state"] key: the (slots, client) to give back
@@ -152,6 +155,22 @@ async def _refuse(scope: Scope, send: Send, error: GatewayError) -> None:
     await send_error(send, error)
 
 
+def spend(rate: float, burst: float, tokens: float, last: float, now: float) -> float | None:
+    """A token bucket's draw at ``now``: the tokens left, or None when none is left to take.
+
+    ``tokens`` were in the bucket at ``last``; it refills at ``rate`` a second up to ``burst``.
+    """
+    tokens = min(burst, tokens + (now - last) * rate)
+    return tokens - 1.0 if tokens >= 1.0 else None
+
+
+def over_rate(client: str, rate: float, tokens: float) -> RateLimited:
+    wait = math.ceil((1.0 - tokens) / rate) if rate > 0 else 60
+    return RateLimited(
+        f"client {client!r} is over its rate limit", code="rate_limited", retry_after=wait
+    )
+
+
 class RateLimiter:
     """A token bucket per client: ``rate`` requests a second, bursts up to ``burst``."""
 
@@ -163,14 +182,12 @@ class RateLimiter:
     def check(self, client: str) -> None:
         now = time.monotonic()
         tokens, last = self._buckets.get(client, (self.burst, now))
-        tokens = min(self.burst, tokens + (now - last) * self.rate)
-        if tokens < 1.0:
-            self._buckets[client] = (tokens, now)
-            wait = math.ceil((1.0 - tokens) / self.rate) if self.rate > 0 else 60
-            raise RateLimited(
-                f"client {client!r} is over its rate limit", code="rate_limited", retry_after=wait
-            )
-        self._buckets[client] = (tokens - 1.0, now)
+        left = spend(self.rate, self.burst, tokens, last, now)
+        if left is None:
+            refilled = min(self.burst, tokens + (now - last) * self.rate)
+            self._buckets[client] = (refilled, now)
+            raise over_rate(client, self.rate, refilled)
+        self._buckets[client] = (left, now)
 
 
 class ClientSlots:
@@ -190,14 +207,21 @@ class ClientSlots:
         state = scope.setdefault("state", {})
         if _SLOT in state:
             return  # one slot per request, however often it is authenticated
-        held = self.held.get(client, 0)
-        if held >= self.per_client:
+        held = self._acquire(client)
+        if held is not None:
             raise RateLimited(
                 f"this client has {held} requests in flight, its limit; retry when one ends",
                 code="too_many_in_flight", retry_after=1,
             )  # fmt: skip
-        self.held[client] = held + 1
         state[_SLOT] = (self, client)
+
+    def _acquire(self, client: str) -> int | None:
+        """Count one more request of ``client``; at its limit, what it holds (nothing counted)."""
+        held = self.held.get(client, 0)
+        if held >= self.per_client:
+            return held
+        self.held[client] = held + 1
+        return None
 
     def release(self, client: str) -> None:
         left = self.held.get(client, 0) - 1

@@ -30,6 +30,7 @@ from sovstack.audit import AuditLog, load_signing_key, load_site_key
 from sovstack.gateway.auditing import Auditor, RequestContext
 from sovstack.gateway.auth import TokenVerifier
 from sovstack.gateway.authz import Decision, PolicyClient
+from sovstack.gateway.budgets import SharedClientSlots, SharedRateLimiter, WorkerBudgets
 from sovstack.gateway.config import Settings
 from sovstack.gateway.errors import GatewayError
 from sovstack.gateway.jwks import JwksCache
@@ -78,12 +79,19 @@ class GatewayState:
     def __init__(
         self, settings: Settings, metrics: Metrics, *, upstream: aiohttp.ClientSession,
         idp: httpx.AsyncClient, jwks: JwksCache, policy: PolicyClient, pool: Pool,
-        auditor: Auditor, ledger: Ledger | None = None,
+        auditor: Auditor, ledger: Ledger | None = None, budgets: WorkerBudgets | None = None,
     ) -> None:  # fmt: skip
         self.settings = settings
         self.metrics = metrics
-        self.rate_limiter = RateLimiter(settings.rate_limit_per_client, settings.rate_limit_burst)
-        self.client_slots = ClientSlots(settings.max_in_flight_per_client)
+        rate, burst = settings.rate_limit_per_client, settings.rate_limit_burst
+        in_flight = settings.max_in_flight_per_client
+        # With workers, each client's budgets are the whole gateway's (gateway/budgets.py).
+        self.rate_limiter = (
+            RateLimiter(rate, burst) if budgets is None else SharedRateLimiter(budgets, rate, burst)
+        )
+        self.client_slots = (
+            ClientSlots(in_flight) if budgets is None else SharedClientSlots(budgets, in_flight)
+        )
         self.body_rules = BodyRules(
             max_tokens=settings.max_tokens_limit, max_n=settings.max_n,
             extensions=settings.vllm_extensions, drop_unknown=settings.unknown_fields == "drop",
@@ -105,14 +113,16 @@ class GatewayState:
     @classmethod
     @asynccontextmanager
     async def open(
-        cls, settings: Settings, metrics: Metrics, siblings: Sequence[Path] = ()
-    ) -> AsyncIterator[Self]:
+        cls, settings: Settings, metrics: Metrics, siblings: Sequence[Path] = (),
+        budgets: WorkerBudgets | None = None,
+    ) -> AsyncIterator[Self]:  # fmt: skip
         """Open every client, the policy session and the audit log; close all of them after.
 
         Each thing is registered for closing as soon as it is opened, so when a
         later step fails (an unwritable audit folder, a bad key) everything
-        opened before it is closed before the error propagates. ``siblings``:
-        the other workers' log folders, followed for the quotas (gateway/siblings.py).
+        opened before it is closed before the error propagates. With workers:
+        ``siblings``, the other workers' log folders, followed for the quotas
+        (gateway/siblings.py), and ``budgets``, the client budgets they share.
         """
         s = settings
         verify = _verify(s)
@@ -147,7 +157,7 @@ class GatewayState:
             )  # fmt: skip
             state = cls(
                 s, metrics, upstream=upstream, idp=idp, jwks=jwks, policy=policy, pool=pool,
-                auditor=auditor, ledger=ledger,
+                auditor=auditor, ledger=ledger, budgets=budgets,
             )  # fmt: skip
             abandoned = await state.auditor.close_abandoned()  # before any request is taken
             if abandoned:

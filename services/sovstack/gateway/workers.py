@@ -9,12 +9,12 @@ them) with an app of its own, so nothing is shared on the request path:
   origin ``<audit_origin>/worker-<i>``, signed with ``<key>.worker-<i>``
   (made with its ``.pub`` at start when missing and the folder is writable);
   ``sovstack audit`` takes the folder of worker logs (sovstack/audit/logset.py);
-* **limits**: each per-client budget (rate, burst, requests in flight) and
-  the global in-flight limit is divided by the workers, rounding down (at
-  least 1): however a client's connections land, its requests admitted
-  across all workers stay within its budget. The cost: a client whose
-  connections all land on one worker gets that worker's share only.
-  Budgets are not rebalanced between workers;
+* **limits**: each client's budgets (its rate bucket and its requests in
+  flight) are one table in shared memory that every worker updates under a
+  lock of its own (gateway/budgets.py), so they hold for the whole gateway
+  wherever the client's connections land, as with one process; the
+  gateway's own in-flight limit (``max_concurrent_requests``) is divided
+  among the workers, rounding down;
 * **quotas**: each worker counts its own records and follows its siblings'
   logs (gateway/siblings.py), so a quota holds across workers up to the
   siblings' polling interval;
@@ -58,6 +58,7 @@ from pathlib import Path
 
 from sovstack.audit.keys import generate_signing_key
 from sovstack.audit.logset import WORKER_PREFIX, member_key, member_origin, worker_name
+from sovstack.gateway.budgets import SharedBudgets
 from sovstack.gateway.config import Settings
 
 __all__ = ["MULTIPROC_ENV", "Supervisor", "check_layout", "ensure_worker_keys", "worker_settings"]
@@ -80,10 +81,7 @@ def worker_settings(settings: Settings, index: int, count: int) -> Settings:
             "audit_dir": settings.audit_dir / name,
             "audit_signing_key": member_key(settings.audit_signing_key, name),
             "audit_origin": member_origin(settings.audit_origin, name),
-            "rate_limit_per_client": settings.rate_limit_per_client / count,
-            "rate_limit_burst": max(1, settings.rate_limit_burst // count),
-            "max_in_flight_per_client": max(1, settings.max_in_flight_per_client // count),
-            "max_concurrent_requests": max(1, settings.max_concurrent_requests // count),
+            "max_concurrent_requests": settings.max_concurrent_requests // count,
         }
     )
 
@@ -136,7 +134,7 @@ def _die_with_parent() -> None:
 
 def _worker_main(
     site: Settings, index: int, count: int, sockets: list[socket.socket], ready_fd: int,
-    metrics_dir: Path,
+    metrics_dir: Path, table: SharedBudgets,
 ) -> int:  # fmt: skip
     """A forked worker: serve ``sockets`` until SIGTERM; the exit status."""
     signal.signal(signal.SIGHUP, signal.SIG_IGN)  # a reload is the supervisor's to do
@@ -160,7 +158,7 @@ def _worker_main(
     siblings = [site.audit_dir / worker_name(j) for j in range(count) if j != index]
     app = create_app(
         worker_settings(site, index, count),
-        functools.partial(GatewayState.open, siblings=siblings),
+        functools.partial(GatewayState.open, siblings=siblings, budgets=table.attach(index)),
         on_ready=announce,
         metrics_dir=metrics_dir,
     )
@@ -189,6 +187,7 @@ class Supervisor:
         self.workers: dict[int, _Worker] = {}
         self.metrics_dir = Path(tempfile.mkdtemp(prefix="sovstack-gateway-metrics-"))
         os.environ[MULTIPROC_ENV] = str(self.metrics_dir)
+        self.budgets = SharedBudgets(self.metrics_dir)  # before any fork: the workers share it
 
     # --- the loop
 
@@ -225,8 +224,9 @@ class Supervisor:
             status = 1
             try:
                 status = _worker_main(
-                    settings, index, self.count, self.sockets, write_fd, self.metrics_dir
-                )
+                    settings, index, self.count, self.sockets, write_fd, self.metrics_dir,
+                    self.budgets,
+                )  # fmt: skip
             except BaseException:  # a worker reports what ended it and exits, never returns
                 logging.getLogger("uvicorn.error").exception("worker %d failed", index)
             finally:

@@ -25,7 +25,7 @@ from sovstack.gateway.workers import check_layout, ensure_worker_keys, worker_se
 from tests.unit.gateway.test_config import _settings
 
 
-def test_each_worker_gets_its_own_log_key_origin_and_a_share_of_each_budget() -> None:
+def test_each_worker_gets_its_own_log_key_origin_and_a_share_of_the_in_flight_limit() -> None:
     site = _settings(
         audit_origin="plant-a/gw-1", rate_limit_per_client=10.0, rate_limit_burst=7,
         max_in_flight_per_client=5, max_concurrent_requests=9, workers=2,
@@ -34,23 +34,24 @@ def test_each_worker_gets_its_own_log_key_origin_and_a_share_of_each_budget() ->
     assert one.audit_dir == Path("/srv/audit/worker-1")
     assert one.audit_signing_key == Path("/srv/audit.key.worker-1")
     assert one.audit_origin == "plant-a/gw-1/worker-1"
-    # Rounded down: the shares of all workers never add up to more than the budget.
-    assert (one.rate_limit_per_client, one.rate_limit_burst) == (5.0, 3)
-    assert (one.max_in_flight_per_client, one.max_concurrent_requests) == (2, 4)
+    # Rounded down: the shares of all workers never add up to more than the limit.
+    assert one.max_concurrent_requests == 4
+    # A client's budgets are the whole gateway's, shared (gateway/budgets.py), not divided.
+    assert (one.rate_limit_per_client, one.rate_limit_burst) == (10.0, 7)
+    assert one.max_in_flight_per_client == 5
     assert one.workers == 1
     assert one.port == site.port  # every worker serves the supervisor's listeners
 
 
-@pytest.mark.parametrize("budget", ["rate_limit_burst", "max_in_flight_per_client"])
-def test_a_budget_smaller_than_the_workers_is_refused_naming_it(budget: str) -> None:
-    with pytest.raises(ValidationError, match=f"{budget} \\(3\\) is divided among the workers"):
-        _settings(workers=4, **{budget: 3})
+def test_an_in_flight_limit_smaller_than_the_workers_is_refused_naming_it() -> None:
+    with pytest.raises(ValidationError, match=r"max_concurrent_requests \(3\) is divided"):
+        _settings(workers=4, max_concurrent_requests=3, max_in_flight_per_client=3)
 
 
-def test_unset_workers_means_the_cores_within_the_smallest_budget() -> None:
+def test_unset_workers_means_the_cores_within_the_in_flight_limit() -> None:
     cores = len(os.sched_getaffinity(0))
     assert _settings().worker_count() == min(cores, 64)
-    assert _settings(max_in_flight_per_client=1).worker_count() == 1
+    assert _settings(max_concurrent_requests=1, max_in_flight_per_client=1).worker_count() == 1
     assert _settings(workers=3).worker_count() == 3
 
 
