@@ -82,15 +82,17 @@ allow if {
 # scope: document
 reasons := sort(_grounds) if allow
 
-reasons := sort(_denials) if not allow
+else := sort(_denials)
 
+# Like reasons, one rule with an else, rather than two rules with opposite
+# conditions: the else is evaluated only when the first condition fails.
 _grounds := access.grounds if _kind == "models"
 
-_grounds := ((access.grounds | classification.grounds) | placement.grounds) | quota.grounds if _kind != "models"
+else := ((access.grounds | classification.grounds) | placement.grounds) | quota.grounds
 
 _denials := access.denials if _kind == "models"
 
-_denials := ((access.denials | classification.denials) | placement.denials) | quota.denials if _kind != "models"
+else := ((access.denials | classification.denials) | placement.denials) | quota.denials
 
 # METADATA
 # title: allowed_replicas

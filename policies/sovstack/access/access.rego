@@ -71,9 +71,13 @@ default max_tokens := null
 max_tokens := max({data.plant.roles[name].max_tokens | some name in granting_roles}) if {
 	_kind != "models"
 	granted
-	every name in granting_roles {
-		is_number(object.get(data.plant.roles[name], "max_tokens", null))
-	}
+	not _uncapped
+}
+
+# Some role that allows the request sets no cap, or one that is not a number.
+_uncapped if {
+	some name in granting_roles
+	not is_number(object.get(data.plant.roles[name], "max_tokens", null))
 }
 
 # METADATA
@@ -94,7 +98,7 @@ denials contains msg if {
 denials contains msg if {
 	some name in _roles
 	role := data.plant.roles[name]
-	not validity.in_force(role)
+	not name in active_roles # listed, and out of force: in_force was asked once, for active_roles
 	msg := sprintf("role %v is no longer in force (valid until %v)", [name, role.valid_until])
 }
 

@@ -55,7 +55,7 @@ _lowest := lowest_for(_client)
 # scope: document
 used := _sent if _sent != null
 
-used := default_for(_client) if _sent == null
+else := default_for(_client)
 
 # METADATA
 # title: effective
@@ -84,10 +84,7 @@ above_floor if data.plant.classifications[effective].rank >= data.plant.classifi
 # scope: document
 clearance := _held if _held != null
 
-clearance := data.plant.clearance_when_missing if {
-	_held == null
-	data.plant.clearance_when_missing != null
-}
+else := data.plant.clearance_when_missing if data.plant.clearance_when_missing != null
 
 # METADATA
 # title: cleared

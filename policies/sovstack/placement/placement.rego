@@ -37,18 +37,13 @@ _declared[id] := data.plant.replicas[id] if {
 	id := replica.id
 }
 
-# Where each offered replica runs: its own site (where its API is served) and,
-# for a replica spanning several nodes, each node's site, with its nodes there
-# (none for a single-node replica). A replica the data gives no site is at null,
-# which is nobody's site.
-_sites[id][site] := nodes if {
-	some id, replica in _declared
-	sites := {object.get(replica, "site", null)} | {at | some at in _nodes(replica)}
-	some site in sites
-	nodes := {node | some node, at in _nodes(replica); at == site}
-}
+# Where a declared replica runs: its own site (where its API is served) and, for
+# a replica spanning several nodes, each node's site. A replica the data gives no
+# site is at null, which is nobody's site.
+_sites_of(replica) := {object.get(replica, "site", null)} | {at | some at in object.get(replica, "nodes", {})}
 
-_nodes(replica) := object.get(replica, "nodes", {})
+# Which of a replica's nodes are at a site: none for a single-node replica.
+_nodes_at(replica, site) := {node | some node, at in object.get(replica, "nodes", {}); at == site}
 
 # Where a replica runs, in words: at its site, or, spanning nodes, with which of them at a site.
 _where(site, nodes) := sprintf("is at %v", [site]) if count(nodes) == 0
@@ -100,7 +95,11 @@ refusals[id] contains msg if {
 refusals[id] contains msg if {
 	some replica in _offered
 	id := replica.id
-	some attribute, value in data.plant.replicas[id]
+	declared := data.plant.replicas[id]
+
+	# Most replicas are reported exactly as declared: then no attribute needs comparing.
+	object.remove(replica, ["id"]) != declared
+	some attribute, value in declared
 	reported := object.get(replica, attribute, null)
 	reported != value
 	msg := sprintf(
@@ -118,22 +117,25 @@ refusals[id] contains msg if {
 refusals[id] contains msg if {
 	some replica in _offered
 	id := replica.id
-	declared := data.plant.replicas[id]
-	not "nodes" in object.keys(declared)
 	reported := object.get(replica, "nodes", null)
 	not reported in {null, {}}
+	declared := data.plant.replicas[id]
+	not "nodes" in object.keys(declared)
 	msg := sprintf("replica %v: the gateway reports nodes %v, the policy data declares it on one node", [id, reported])
 }
 
 refusals[id] contains msg if {
 	_class.site_bound
-	some id, sites in _sites
-	some site, nodes in sites
+	some id, replica in _declared
+	some site in _sites_of(replica)
 	site != _origin
-	not _agreements[site]
+
+	# Of the whole of _agreements, evaluated once: _agreements[site] would be
+	# evaluated again for each site.
+	not site in object.keys(_agreements)
 	msg := sprintf(
 		"replica %v %v, but %v data from %v stays at %v: no data-sharing agreement lets it go to %v",
-		[id, _where(site, nodes), classification.effective, _origin, _origin, site],
+		[id, _where(site, _nodes_at(replica, site)), classification.effective, _origin, _origin, site],
 	)
 }
 
@@ -158,11 +160,12 @@ refusals[id] contains msg if {
 # METADATA
 # title: eligible
 # description: The ids of the offered replicas that may take this request.
-eligible contains id if {
-	_class
-	some id, _ in _declared
-	not refusals[id]
-}
+# scope: document
+default eligible := set()
+
+# The declared ones less the refused ones, from the whole of refusals: asking
+# refusals[id] for each id would evaluate every refusal rule again per replica.
+eligible := object.keys(_declared) - object.keys(refusals) if _class
 
 # METADATA
 # title: denials
@@ -223,12 +226,15 @@ grounds contains msg if {
 	)
 }
 
+# From the agreements (usually none) to the eligible replicas at their sites.
 grounds contains msg if {
-	some id in eligible
-	some site, nodes in _sites[id]
+	some site, agreements in _agreements
 	site != _origin
-	some agreement in _agreements[site]
-	msg := _under_agreement(id, site, nodes, agreement)
+	some id in eligible
+	replica := _declared[id]
+	site in _sites_of(replica)
+	some agreement in agreements
+	msg := _under_agreement(id, site, _nodes_at(replica, site), agreement)
 }
 
 grounds contains msg if {

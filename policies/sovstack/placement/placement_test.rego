@@ -88,6 +88,14 @@ test_deny_a_replica_the_gateway_reports_differently if {
 	count(placement.refusals["gpu-1"]) == 2 with input as req
 }
 
+test_allow_a_replica_the_gateway_reports_with_an_attribute_the_data_does_not_declare if {
+	# Only the declared attributes are compared: one the data does not name is no refusal.
+	zoned := object.union(_gpu_1, {"zone": "hall-3"})
+	req := _request("plant-a", "internal", "tiny-llama", [zoned])
+	placement.eligible == {"gpu-1"} with input as req
+	count(placement.refusals) == 0 with input as req
+}
+
 test_deny_a_replica_of_another_model if {
 	req := _request("plant-a", "internal", "tiny-llama", [_gpu_2])
 	placement.eligible == set() with input as req
@@ -168,6 +176,16 @@ test_allow_a_spanning_replica_under_an_agreement_covering_its_other_nodes_site i
 
 	# The model, the replica, and DSA-2026-014 for node gpu-1 at plant A.
 	count(placement.grounds) == 3 with input as req
+}
+
+test_allow_a_spanning_replica_under_an_agreement_covering_a_node_away_from_its_own_site if {
+	# The replica is at plant A, the caller's site; its node gpu-2 is at plant B.
+	to_plant_b := {"id": "DSA-T", "from_site": "plant-a", "to_site": "plant-b", "classifications": ["internal"]}
+	req := _request("plant-a", "internal", "tiny-llama-pp", [_tiny_pp])
+	placement.eligible == {"tiny-pp-1"} with input as req with data.plant.data_sharing_agreements as [to_plant_b]
+
+	# The model, the replica, and DSA-T for node gpu-2 at plant B.
+	count(placement.grounds) == 3 with input as req with data.plant.data_sharing_agreements as [to_plant_b]
 }
 
 test_deny_a_spanning_replica_when_the_agreement_does_not_cover_the_classification if {
