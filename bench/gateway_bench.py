@@ -200,7 +200,6 @@ def _gateways(
                 stack, work / "workers", name, core, stub_url, overrides=overrides
             )
             gateways[name] = (gw, True)
-            notes.append(f"{name}: no stages (each worker has its own /metrics)")
         else:
             skipped.append(Result(name, skipped="workers: not supported by this gateway"))
     if args.baseline:
@@ -262,14 +261,13 @@ def _run(
         results = [Result(DIRECT)]
         targets = {DIRECT: Target(results[0], f"{stub_url}/v1/chat/completions", (stub.pid,))}
         gateways, skipped, notes = _gateways(stack, args, root, work, core, stub_url)
-        workers = workers_name(args.workers)
         results += skipped
         for name, (gw, uses_opa) in gateways.items():
             results.append(Result(name))
             targets[name] = Target(
                 results[-1], f"{gw.url}/v1/chat/completions", (gw.running.pid,),
                 uses_opa=uses_opa, needs_token=True, ca_file=gw.ca_file,
-                metrics_url=None if name == workers else f"{gw.url}/metrics",
+                metrics_url=f"{gw.url}/metrics",  # with workers, every worker's summed
             )  # fmt: skip
         if litellm is not None:
             results.append(Result(LITELLM))
