@@ -16,6 +16,8 @@ import json
 import os
 import re
 import signal
+import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -30,6 +32,8 @@ import yaml
 
 from sovstack.components.launches import VLLM_MODEL_NAME
 from sovstack.core.paths import Paths
+from sovstack.devstack.gatewaysetup import GATEWAY_NAMES
+from sovstack.pki.ca import issue
 from tests.integration.conftest import KeycloakServed, Served, dev_upstreams
 from tests.integration.gateway_harness import Gateway, run_gateway
 from tests.integration.test_gateway_abuse import _head, _read_until_closed, _status, _tls
@@ -99,6 +103,17 @@ def _chats(gateway: Gateway, token: str, count: int) -> list[httpx.Response]:
 
     with ThreadPoolExecutor(count) as pool:
         return list(pool.map(one, range(count)))
+
+
+def _served_certificate(gateway: Gateway) -> bytes:
+    host, port = gateway.url.removeprefix("https://").rsplit(":", 1)
+    context = ssl.create_default_context(cafile=str(gateway.files.ca_file))
+    with socket.create_connection((host, int(port)), timeout=30) as raw, context.wrap_socket(
+        raw, server_hostname=host
+    ) as conn:  # fmt: skip
+        served = conn.getpeercert(binary_form=True)
+    assert served is not None
+    return served
 
 
 def _until(check: Callable[[], bool], seconds: float = 60) -> None:
@@ -222,7 +237,7 @@ def test_a_killed_worker_is_restarted_and_no_record_is_lost(
     assert verified.returncode == 0, verified.stdout + verified.stderr
 
 
-def test_sighup_applies_new_settings_without_cutting_a_stream(
+def test_sighup_applies_new_settings_and_keys_without_cutting_a_stream(
     gateway: Gateway, keycloak_server: KeycloakServed
 ) -> None:
     token = keycloak_server.token("line-monitor")
@@ -234,6 +249,8 @@ def test_sighup_applies_new_settings_without_cutting_a_stream(
             assert next(lines).startswith("data: ")
             config = yaml.safe_load(gateway.files.config.read_text())
             gateway.files.config.write_text(yaml.safe_dump(config | {"server_timing": True}))
+            old_cert = _served_certificate(gateway)
+            issue(gateway.files.ca_file.parent, "gateway", GATEWAY_NAMES, overwrite=True)
             os.kill(gateway.pid, signal.SIGHUP)
             rest = [line for line in lines if line]
             request_id = stream.headers["x-request-id"]
@@ -241,6 +258,8 @@ def test_sighup_applies_new_settings_without_cutting_a_stream(
         _until(lambda: "every worker runs the new settings" in gateway.log.read_text())
         new = _workers(gateway)
         assert set(new.values()).isdisjoint(old.values()), (old, new)
+        # The new workers read the key files again: the certificate issued meanwhile is served.
+        assert _served_certificate(gateway) != old_cert
         answer = client.post("/v1/chat/completions", json=CHAT)
     assert answer.status_code == 200
     assert "authorize;dur=" in answer.headers["server-timing"]

@@ -30,6 +30,7 @@ from sovstack.audit.segments import list_segments
 __all__ = [
     "WORKER_PREFIX",
     "Member",
+    "holds_log",
     "logs_of",
     "member_key",
     "member_origin",
@@ -79,7 +80,8 @@ def _index(path: Path) -> int:
     return int(path.name.removeprefix(WORKER_PREFIX))
 
 
-def _holds_log(directory: Path) -> bool:
+def holds_log(directory: Path) -> bool:
+    """Whether ``directory`` itself holds a log (a segment or a checkpoints file)."""
     return bool(list_segments(directory)) or (directory / "checkpoints").exists()
 
 
@@ -96,7 +98,7 @@ def logs_of(directory: Path, expected: int | None = None) -> list[Member]:
         (p for p in directory.glob(f"{WORKER_PREFIX}*") if p.is_dir() and _WORKER.match(p.name)),
         key=_index,
     )
-    if workers and _holds_log(directory):
+    if workers and holds_log(directory):
         raise NotALogError(
             f"{directory} holds a log and worker logs ({', '.join(p.name for p in workers)}): "
             "give the folder of one of them"

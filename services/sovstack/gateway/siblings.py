@@ -17,6 +17,7 @@ thread and handed to ``count`` on the event loop.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -92,8 +93,8 @@ class SiblingLogs:
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
-            with anyio.CancelScope(shield=True):
-                await asyncio.gather(self._task, return_exceptions=True)
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
 
     async def _follow(self) -> None:
         while True:

@@ -14,6 +14,7 @@ module-level global.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import ssl
@@ -69,8 +70,8 @@ def _upstream_session(s: Settings, verify: ssl.SSLContext | bool) -> aiohttp.Cli
 
 async def _cancelled(task: asyncio.Task[None]) -> None:
     task.cancel()
-    with anyio.CancelScope(shield=True):
-        await asyncio.gather(task, return_exceptions=True)
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 class GatewayState:

@@ -57,7 +57,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sovstack.audit.keys import generate_signing_key
-from sovstack.audit.logset import WORKER_PREFIX, member_key, member_origin, worker_name
+from sovstack.audit.logset import (
+    WORKER_PREFIX,
+    holds_log,
+    member_key,
+    member_origin,
+    worker_name,
+)
 from sovstack.gateway.budgets import SharedBudgets
 from sovstack.gateway.config import Settings
 
@@ -98,8 +104,7 @@ def check_layout(settings: Settings, count: int) -> None:
     if not directory.is_dir():
         return
     workers = [p.name for p in directory.glob(f"{WORKER_PREFIX}*") if p.is_dir()]
-    own_log = any(directory.glob("entries-*.jsonl")) or (directory / "checkpoints").exists()
-    if count > 1 and own_log:
+    if count > 1 and holds_log(directory):
         raise ValueError(
             f"{directory} holds the audit log of a one-process gateway; with workers: {count} "
             "give audit_dir a new folder (keep this one for the auditors) or set workers: 1"
